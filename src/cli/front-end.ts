@@ -1,0 +1,15 @@
+/**
+ * The seam for protocol front ends (PostgreSQL, CQL): the process shell starts them, asks them to
+ * stop accepting on SIGTERM and waits for their sessions to finish, up to the drain timeout.
+ */
+export interface FrontEnd {
+  readonly name: string
+  /** host:port it listens on, once started. */
+  readonly address: string | null
+  start(): Promise<void>
+  stopAccepting(): Promise<void>
+  /** Open client sessions; those inside a transaction are waited for when draining. */
+  activeSessions(): number
+  /** Close whatever is left, telling clients why. */
+  closeAll(reason: string): Promise<void>
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { GREY_VERSION } from './version.js'
+
+const USAGE = `grey ${GREY_VERSION}: sidecar proxy for multi-region PostgreSQL and Cassandra
+
+  grey proxy --config FILE           run the proxy (env GREY_SECTION__KEY overrides config keys)
+  grey lab up [--without KINDS] [--demo]
+                                     start the local three-region lab (KINDS: cassandra,grey,redis)
+  grey lab down                      stop everything the lab started
+  grey lab status                    components, pids, start times, memory, partitions
+  grey lab partition REGION          cut a region off (its cross-region links hang)
+  grey lab heal [REGION]             restore links
+  grey lab kill KIND:REGION          crash a component (pg, cassandra, redis, grey)
+  grey lab restart KIND:REGION       start it again
+  grey version
+
+lab options: --dir DIR (default .lab, env GREY_LAB_DIR), --slot N (0 = the user's lab, 1 = tests)`
+
+function fail(message: string): never {
+  process.stderr.write(`grey: ${message}\n`)
+  process.exit(2)
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      dir: { type: 'string' },
+      slot: { type: 'string' },
+      without: { type: 'string' },
+      demo: { type: 'boolean' },
+      plan: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  const [command, sub, arg] = positionals
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(`${USAGE}\n`)
+    return
+  }
+  switch (command) {
+    case 'version':
+      process.stdout.write(`${GREY_VERSION}\n`)
+      return
+    case 'proxy':
+      if (!values.config) fail('grey proxy needs --config FILE (see src/config/grey.example.yaml)')
+      return (await import('./proxy-command.js')).proxyCommand(values.config)
+    case 'lab': {
+      const { labCommand } = await import('../lab/lab-command.js')
+      const dir = resolve(values.dir ?? process.env.GREY_LAB_DIR ?? '.lab')
+      return labCommand(sub, arg, { dir, slot: labSlot(dir, values.slot), without: values.without, demo: values.demo ?? false, plan: values.plan, json: values.json ?? false })
+    }
+    default:
+      fail(`unknown command "${command}"\n\n${USAGE}`)
+  }
+}
+
+/** A lab keeps the slot it was created with, so later commands find its ports without --slot. */
+function labSlot(dir: string, given: string | undefined): number {
+  const file = join(dir, 'slot')
+  if (given !== undefined) {
+    const slot = Number(given)
+    if (!Number.isInteger(slot) || slot < 0 || slot > 9) fail(`--slot takes a whole number from 0 to 9, found "${given}"`)
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(file, `${slot}\n`)
+    return slot
+  }
+  return existsSync(file) ? Number(readFileSync(file, 'utf8')) : 0
+}
+
+// A ConfigError's message already lists every problem with its key path.
+main(process.argv.slice(2)).catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)))

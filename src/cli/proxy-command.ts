@@ -1,0 +1,80 @@
+import type { Logger } from 'pino'
+import { startAdminServer, type AdminServer } from '../admin/admin-server.js'
+import { createMetrics } from '../admin/metrics.js'
+import { loadConfig } from '../config/load-config.js'
+import { hostPort } from '../config/host-port.js'
+import type { Config } from '../config/config-schema.js'
+import { drainFrontEnds } from './drain.js'
+import type { FrontEnd } from './front-end.js'
+import { createLogger } from './logger.js'
+import { GREY_VERSION } from './version.js'
+
+export interface RunningProxy {
+  readonly admin: AdminServer
+  /** Stop accepting, drain up to proxy.drain_timeout, close the admin port. */
+  shutdown(signal: string): Promise<void>
+}
+
+/**
+ * The process shell of `grey proxy`: logging, metrics, admin HTTP and the protocol front ends.
+ * The PostgreSQL and CQL front ends plug in through `FrontEnd` as they are built.
+ */
+export async function startProxy(config: Config, log: Logger, frontEnds: FrontEnd[] = []): Promise<RunningProxy> {
+  const startedAt = new Date()
+  const metrics = createMetrics({ region: config.proxy.region, instance: config.proxy.instance_id, version: GREY_VERSION })
+  let draining = false
+  for (const frontEnd of frontEnds) await frontEnd.start()
+  const adminAddress = hostPort(config.admin.listen)
+  const admin = await startAdminServer({
+    host: adminAddress.host,
+    port: adminAddress.port,
+    token: config.admin.token,
+    registry: metrics.registry,
+    log: log.child({ component: 'admin' }),
+    isReady: () => !draining,
+    status: () => ({
+      region: config.proxy.region,
+      instance_id: config.proxy.instance_id,
+      version: GREY_VERSION,
+      started_at: startedAt.toISOString(),
+      uptime_s: Math.round((Date.now() - startedAt.getTime()) / 1000),
+      draining,
+      front_ends: Object.fromEntries(frontEnds.map((f) => [f.name, { address: f.address, sessions: f.activeSessions() }])),
+      cluster: {
+        name: config.cluster.name,
+        primary_region: config.cluster.primary_region,
+        regions: Object.fromEntries(Object.entries(config.cluster.regions).map(([name, r]) => [name, { role: r.role }])),
+      },
+    }),
+  })
+  log.info({ admin: admin.address, version: GREY_VERSION, frontEnds: frontEnds.map((f) => f.name) }, 'grey proxy started')
+  return {
+    admin,
+    async shutdown(signal) {
+      if (draining) return
+      draining = true
+      log.info({ signal, drainTimeoutMs: config.proxy.drain_timeout }, 'draining: no new connections')
+      const result = await drainFrontEnds(frontEnds, config.proxy.drain_timeout)
+      log.info(result, result.drained ? 'drained' : 'drain timeout ran out; closed the remaining sessions')
+      await admin.close()
+    },
+  }
+}
+
+/** `grey proxy --config FILE`: runs until SIGTERM/SIGINT, then drains and exits 0. */
+export async function proxyCommand(configPath: string): Promise<void> {
+  const config = loadConfig(configPath, process.env)
+  const log = createLogger(config.proxy.log_level, { region: config.proxy.region, instance: config.proxy.instance_id })
+  const proxy = await startProxy(config, log)
+  const stop = (signal: string): void => {
+    proxy.shutdown(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+}

@@ -1,0 +1,13 @@
+// The lab's Cassandra node: configuration rendering, JVM arguments and process control, in one import.
+export type { CassandraNodeSpec } from './cassandra-node-spec.js'
+export { cassandraNodePaths, type CassandraNodePaths } from './cassandra-node-paths.js'
+export { renderCassandraYaml } from './render-cassandra-yaml.js'
+export { renderRackDc } from './render-rack-dc.js'
+export { renderLogbackXml } from './render-logback-xml.js'
+export { cassandraJavaArgs, CASSANDRA_MAIN_CLASS, JVM17_MODULE_FLAGS } from './cassandra-java-args.js'
+export { startCassandraNode, type StartCassandraNodeOptions, type StartedCassandraNode } from './start-cassandra-node.js'
+export { stopCassandraNode, type StopCassandraNodeOptions } from './stop-cassandra-node.js'
+export { runningCassandraPid } from './running-cassandra-pid.js'
+export { nodeMemoryRssMb } from './node-memory-rss-mb.js'
+export { prepareLabKeyspace, LAB_KEYSPACE, LAB_TABLE } from './prepare-lab-keyspace.js'
+export { labCqlClient, LAB_CQL_USER, LAB_CQL_PASSWORD } from './lab-cql-client.js'

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// The test command: type-check everything, build dist/ (the lab and integration tests run the
+// built `grey`), run tap, tear the test lab down, and end with the line CI reads:
+// `N passed, N failed` — counted from tap's per-file TAP results, one per top-level test.
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Parser } from 'tap-parser'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const bin = (name) => join(root, 'node_modules', '.bin', name)
+const step = (cmd, args) => spawnSync(cmd, args, { stdio: 'inherit', cwd: root }).status ?? 1
+
+let failedSteps = 0
+for (const [cmd, args] of [
+  [bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']],
+  [bin('tsc'), ['-p', 'tsconfig.build.json']],
+]) {
+  if (step(cmd, args) !== 0) {
+    process.stdout.write(`\nstep failed: ${cmd} ${args.join(' ')}\n`)
+    failedSteps++
+  }
+}
+
+const resultsDir = join(root, '.tap', 'test-results')
+rmSync(resultsDir, { recursive: true, force: true })
+const tapStatus = failedSteps === 0 ? step(bin('tap'), process.argv.slice(2)) : 1
+// The integration tests share one lab in .lab-test; stop it whatever happened.
+if (existsSync(join(root, '.lab-test', 'state.json'))) {
+  step(process.execPath, [join(root, 'dist', 'cli', 'grey.js'), 'lab', 'down', '--dir', '.lab-test'])
+}
+
+function tapFiles(dir) {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? tapFiles(path) : path.endsWith('.tap') ? [path] : []
+  })
+}
+
+function countFile(path) {
+  return new Promise((resolveCount) => {
+    const counts = { pass: 0, fail: 0, skip: 0 }
+    const parser = new Parser((final) => {
+      if (!final.ok && counts.fail === 0) counts.fail = 1
+      resolveCount(counts)
+    })
+    // Depth-1 results: each top-level t.test() or assertion of the file is one test.
+    parser.on('assert', (res) => {
+      if (res.skip || res.todo) counts.skip++
+      else if (res.ok) counts.pass++
+      else counts.fail++
+    })
+    parser.end(readFileSync(path))
+  })
+}
+
+let pass = 0
+let fail = failedSteps
+let skip = 0
+for (const file of tapFiles(resultsDir)) {
+  const c = await countFile(file)
+  pass += c.pass
+  fail += c.fail
+  skip += c.skip
+}
+// tap failing without a failed test (coverage below threshold, a crashed file) is still a failure.
+if (tapStatus !== 0 && fail === 0) fail = 1
+process.stdout.write(`\n${pass} passed, ${fail} failed${skip ? `, ${skip} skipped` : ''}\n`)
+process.exit(fail === 0 && tapStatus === 0 ? 0 : 1)
