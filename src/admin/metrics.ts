@@ -7,7 +7,7 @@ export interface GreyMetrics {
 /** One registry per process; metric names follow the seed card, labels stay bounded. */
 export function createMetrics(info: { region: string; instance: string; version: string }): GreyMetrics {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'grey_process_' })
+  collectDefaultMetrics({ register: registry, prefix: 'grey_' })
   const build = new Gauge({
     name: 'grey_info',
     help: 'Constant 1, labelled with this Grey instance and its region.',

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { greyLabConfig } from './grey-lab-config.js'
 import { labWanPlan } from './wan/lab-wan-plan.js'
-import { endpointText, LAB_REGIONS, labPlan, regionPlan, type LabPlan, type RegionPlan } from './lab-plan.js'
+import { endpointText, LAB_REGIONS, labPlan, reachFrom, regionPlan, type LabPlan, type RegionPlan } from './lab-plan.js'
 import { residentMb, spawnDetached, stopProcess, waitFor } from './lab-process.js'
 import { componentStatus, readLabState, writeLabState, type ComponentKind, type ComponentRecord, type ComponentStatus, type LabState } from './lab-state.js'
 import { checkPgCanReach, initPrimary, initStandby, pgDataDir, pgInitialised, pgLogTail, pgPid, startPg, stopPg, waitForStreaming } from './postgres-lab.js'
@@ -251,7 +251,17 @@ export class Lab {
       pg: { user: plan.pgUser, password: plan.pgPassword, database: plan.pgDatabase },
       cassandra: { user: 'cassandra', password: 'cassandra', keyspace: 'grey_lab' },
       admin: { token: plan.adminToken },
-      wan: { control: `http://${endpointText(plan.wanControl)}` },
+      wan: {
+        control: `http://${endpointText(plan.wanControl)}`,
+        // How a client in one region reaches another region's servers: through the relays.
+        paths: Object.fromEntries(
+          plan.regions.flatMap((from) =>
+            plan.regions
+              .filter((to) => to !== from)
+              .map((to) => [`${from.name}->${to.name}`, { pg: endpointText(reachFrom(plan, from.name, to.name, 'pg')), cassandra: endpointText(reachFrom(plan, from.name, to.name, 'cql')) }]),
+          ),
+        ),
+      },
     }
   }
 

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { oneWayDelayMs, type Endpoint } from '../lab-plan.js'
@@ -24,6 +24,7 @@ export interface WanState {
 export class WanEmulator implements WanLinks {
   private readonly partitioned = new Set<string>()
   private readonly relays: WanRelay[]
+  private controlServer: Server | null = null
 
   constructor(
     private readonly plan: WanPlan,
@@ -73,8 +74,15 @@ export class WanEmulator implements WanLinks {
       const server = createServer((req, res) => this.control(req, res))
       server.once('error', reject)
       server.listen(this.plan.control.port, this.plan.control.host, () => resolve())
+      this.controlServer = server
     })
     this.log.info({ relays: this.relays.length, partitioned: [...this.partitioned] }, 'WAN emulator ready')
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.relays.map((r) => r.close()))
+    const server = this.controlServer
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
   }
 
   private changed(): void {
