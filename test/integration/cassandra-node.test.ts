@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -146,6 +146,27 @@ t.test('java arguments: heap, every jvm17 add-opens/add-exports, config files, m
   t.notOk(cassandraJavaArgs(labSpec(0, '/srv/lab')).some((a) => a.startsWith('-Dcassandra.jmx')), 'no jmxPort → no JMX')
 })
 
+t.test('stopCassandraNode never signals a process that is not the node\'s Cassandra', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'grey-cassandra-pid-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'cassandra.pid'), `${process.pid}\n`)
+  t.equal(runningCassandraPid(dir), undefined, 'this test process is not a CassandraDaemon')
+  await stopCassandraNode(dir)
+  t.notOk(existsSync(join(dir, 'cassandra.pid')), 'the stale pid file is removed, nothing is killed')
+  await stopCassandraNode(dir)
+  t.pass('stopping a node that never ran is a no-op')
+  t.throws(() => nodeMemoryRssMb(2 ** 22 + 1), /not running/, 'RSS of a missing process is an error')
+})
+
+t.test('a JVM that exits during start-up rejects with its log', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'grey-cassandra-bad-'))
+  t.teardown(() => rmSync(root, { recursive: true, force: true }))
+  // -Xmx1m: the JVM refuses to start, before Cassandra runs.
+  const spec = { ...labSpec(2, root), heapMb: 1 }
+  await t.rejects(startCassandraNode(spec, { timeoutMs: 60_000 }), /ap-south .* exited during start-up[\s\S]*stdout\.log/)
+  t.equal(runningCassandraPid(spec.dir), undefined, 'nothing left running')
+})
+
 function portAccepts(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port, timeout: 1000 })
@@ -213,6 +234,7 @@ t.test('two real nodes in two DCs replicate through NetworkTopologyStrategy', as
     t.comment(`${spec.region}: started in ${(started.startMs / 1000).toFixed(1)} s, RSS ${nodeMemoryRssMb(started.pid)} MiB`)
   }
   const [east, west] = specs
+  await t.rejects(startCassandraNode(east), /already running/, 'a second start of a running node is refused')
   const eastClient = labCqlClient(`${east.listenAddress}:${east.nativePort}`, east.datacenter)
   const westClient = labCqlClient(`${west.listenAddress}:${west.nativePort}`, west.datacenter)
   clients.push(eastClient, westClient)

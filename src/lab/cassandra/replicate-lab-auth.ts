@@ -12,7 +12,6 @@ const AUTH_KEYSPACE = 'system_auth'
  * `nodetool repair system_auth` without needing JMX. Needs every node up; a no-op when already done.
  */
 export async function replicateLabAuth(client: Client, dcs: string[]): Promise<void> {
-  if (dcs.length > 0) return
   if ((await ensureKeyspaceReplication(client, AUTH_KEYSPACE, dcs)) === 'unchanged') return
   const tables = (await client.execute(
     'SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?', [AUTH_KEYSPACE], { prepare: true },
