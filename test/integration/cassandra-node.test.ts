@@ -165,6 +165,7 @@ t.test('a JVM that exits during start-up rejects with its log', async (t) => {
   const spec = { ...labSpec(2, root), heapMb: 1 }
   await t.rejects(startCassandraNode(spec, { timeoutMs: 60_000 }), /ap-south .* exited during start-up[\s\S]*stdout\.log/)
   t.equal(runningCassandraPid(spec.dir), undefined, 'nothing left running')
+  t.notOk(existsSync(join(spec.dir, 'cassandra.pid')), 'no pid file left behind')
 })
 
 function portAccepts(host: string, port: number): Promise<boolean> {
@@ -209,7 +210,8 @@ t.test('two real nodes in two DCs replicate through NetworkTopologyStrategy', as
   }
 
   const root = mkdtempSync(join(tmpdir(), 'grey-cassandra-'))
-  const specs = [labSpec(0, root), labSpec(1, root)] as const
+  // Slot 3 addresses (127.23.1.x): clear of the shared test lab (slot 1), which may be up.
+  const specs = [labSpec(0, root, { labSlot: 3 }), labSpec(1, root, { labSlot: 3 })] as const
   for (const spec of specs) {
     for (const port of [spec.nativePort, spec.storagePort]) {
       if (await portAccepts(spec.listenAddress, port)) {

@@ -31,7 +31,7 @@ function echoMs(socket: Socket, text: string, timeoutMs: number): Promise<number
     const t0 = Date.now()
     let got = ''
     const onData = (d: Buffer): void => {
-      got += d.toString()
+      got += d.toString('latin1')
       if (got.includes(text)) finish(Date.now() - t0)
     }
     const timer = setTimeout(() => finish(null), timeoutMs)
@@ -41,7 +41,7 @@ function echoMs(socket: Socket, text: string, timeoutMs: number): Promise<number
       resolve(v)
     }
     socket.on('data', onData)
-    socket.write(text)
+    socket.write(Buffer.from(text, 'latin1'))
   })
 }
 
@@ -60,7 +60,7 @@ const plan: WanPlan = {
     // A shared relay that tells the caller's region by its source address (Cassandra internode).
     { name: '*→ap-south test', listen: { host: '127.0.0.1', port: await freePort() }, target, from: null, to: 'ap-south' },
   ],
-  addressRegions: { '127.0.0.1': 'eu-west' },
+  cassandraPeers: { '127.21.2.2': 'eu-west' },
   jitterMs: 0,
   control: { host: '127.0.0.1', port: await freePort() },
   statePath: join(mkdtempSync(join(tmpdir(), 'grey-wan-')), 'wan-state.json'),
@@ -75,14 +75,26 @@ t.teardown(async () => {
   echo.close()
 })
 
+/** The first bytes of a Cassandra internode connection from 127.21.2.2:7000 (eu-west's broadcast address). */
+const EU_WEST_HANDSHAKE = Buffer.from('ca552dfa0d0c0c05067f1502021b58', 'hex').toString('latin1')
+
 t.test('a round trip through a relay takes twice the one-way delay', async (t) => {
   for (const [port, oneWay] of [[euRelay, 40], [apRelay, 90], [sharedRelay, 75]] as const) {
     const s = await connect(port)
-    const first = await echoMs(s, 'warm-up', 2000)
+    // The shared relay learns the caller (eu-west → ap-south: 75 ms) from the handshake.
+    const first = await echoMs(s, port === sharedRelay ? EU_WEST_HANDSHAKE : 'warm-up', 6000)
     const rtt = await echoMs(s, 'ping', 2000)
     s.destroy()
     t.ok(first !== null && rtt !== null && rtt >= 2 * oneWay && rtt < 2 * oneWay + 30, `relay with one-way ${oneWay} ms: rtt ${rtt} ms`)
   }
+})
+
+t.test('a shared relay whose caller does not name itself relays without delay', async (t) => {
+  const s = await connect(sharedRelay)
+  const first = await echoMs(s, 'not a cassandra handshake', 2000)
+  const rtt = await echoMs(s, 'ping', 2000)
+  s.destroy()
+  t.ok(first !== null && rtt !== null && rtt < 20, `rtt ${rtt} ms`)
 })
 
 t.test('bytes arrive in order and complete, even in many small writes', async (t) => {

@@ -45,7 +45,7 @@ t.test('the WAN plan relays every cross-region path once, plus Cassandra interno
   t.same(apToUs?.listen, reachFrom(plan, 'ap-south', 'us-east', 'pg'))
   const internode = wan.relays.filter((r) => r.from === null)
   t.same(internode.map((r) => r.listen.host), ['127.21.2.1', '127.21.2.2', '127.21.2.3'])
-  t.same(wan.addressRegions, { '127.21.1.1': 'us-east', '127.21.1.2': 'eu-west', '127.21.1.3': 'ap-south' })
+  t.same(wan.cassandraPeers, { '127.21.2.1': 'us-east', '127.21.2.2': 'eu-west', '127.21.2.3': 'ap-south' })
   t.same(reachFrom(plan, 'eu-west', 'eu-west', 'pg'), regionPlan(plan, 'eu-west').pg, 'local is direct')
   t.throws(() => regionPlan(plan, 'mars'), /unknown region "mars"/)
 })

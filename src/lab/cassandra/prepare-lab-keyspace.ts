@@ -3,6 +3,7 @@ import type { Client } from 'cassandra-driver'
 import { ensureKeyspaceReplication } from './ensure-keyspace-replication.js'
 import { labCqlClient } from './lab-cql-client.js'
 import { replicateLabAuth } from './replicate-lab-auth.js'
+import { untilAuthSettles } from './until-auth-settles.js'
 
 export const LAB_KEYSPACE = 'grey_lab'
 export const LAB_TABLE = 'kv'
@@ -36,9 +37,10 @@ export async function prepareLabKeyspace(contactPoint: string, localDc: string, 
   try {
     await step(`connecting to ${contactPoint} (${localDc})`, () => client.connect())
     await step(`replicating system_auth to ${dcs.join(', ')}`, () => replicateLabAuth(client, dcs))
-    await step(`creating keyspace ${LAB_KEYSPACE}`, () => ensureKeyspaceReplication(client, LAB_KEYSPACE, dcs))
+    await step(`creating keyspace ${LAB_KEYSPACE}`, () =>
+      untilAuthSettles(() => ensureKeyspaceReplication(client, LAB_KEYSPACE, dcs)))
     await step(`creating table ${LAB_KEYSPACE}.${LAB_TABLE}`, () =>
-      client.execute(`CREATE TABLE IF NOT EXISTS ${LAB_KEYSPACE}.${LAB_TABLE} (k text PRIMARY KEY, v text)`))
+      untilAuthSettles(() => client.execute(`CREATE TABLE IF NOT EXISTS ${LAB_KEYSPACE}.${LAB_TABLE} (k text PRIMARY KEY, v text)`)))
     const deadline = Date.now() + SCHEMA_AGREEMENT_TIMEOUT_MS
     while (!(await step('checking schema agreement', () => schemaAgrees(client)))) {
       if (Date.now() >= deadline) {

@@ -1,5 +1,6 @@
 import { types, type Client } from 'cassandra-driver'
 import { ensureKeyspaceReplication } from './ensure-keyspace-replication.js'
+import { untilAuthSettles } from './until-auth-settles.js'
 
 const AUTH_KEYSPACE = 'system_auth'
 
@@ -19,6 +20,7 @@ export async function replicateLabAuth(client: Client, dcs: string[]): Promise<v
   // roles first: the default superuser's login is read at QUORUM and must find its row.
   tables.sort((a, b) => Number(b === 'roles') - Number(a === 'roles'))
   for (const table of tables) {
-    await client.execute(`SELECT * FROM ${AUTH_KEYSPACE}.${table}`, [], { consistency: types.consistencies.all, fetchSize: 1000 })
+    await untilAuthSettles(() =>
+      client.execute(`SELECT * FROM ${AUTH_KEYSPACE}.${table}`, [], { consistency: types.consistencies.all, fetchSize: 1000 }))
   }
 }

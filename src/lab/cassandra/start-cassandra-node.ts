@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -141,7 +141,10 @@ export async function startCassandraNode(
   writeFileSync(paths.pidFile, `${pid}\n`)
 
   while (Date.now() - startedAt < timeoutMs) {
-    if (exit !== undefined) throw failure(spec, paths, exit)
+    if (exit !== undefined) {
+      rmSync(paths.pidFile, { force: true })
+      throw failure(spec, paths, exit)
+    }
     if (await servesCql(spec)) return { pid, startMs: Date.now() - startedAt }
     await sleep(pollMs)
   }

@@ -23,7 +23,7 @@ export function labWanPlan(plan: LabPlan, jitterMs = 0): WanPlan {
       }
     }
   }
-  // Cassandra gossips each node's broadcast address; the relay there tells the caller's DC by its source address.
+  // Cassandra gossips each node's broadcast address; the relay there tells the caller's DC from its handshake.
   for (const to of plan.regions) {
     relays.push({
       name: `*→${to.name} cassandra-internode`,
@@ -35,7 +35,7 @@ export function labWanPlan(plan: LabPlan, jitterMs = 0): WanPlan {
   }
   return {
     relays,
-    addressRegions: Object.fromEntries(plan.regions.map((r) => [r.cassandra.listen.host, r.name])),
+    cassandraPeers: Object.fromEntries(plan.regions.map((r) => [r.cassandra.broadcastHost, r.name])),
     jitterMs,
     control: plan.wanControl,
     statePath: join(plan.dir, 'wan-state.json'),

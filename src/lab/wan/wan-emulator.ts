@@ -2,12 +2,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { oneWayDelayMs, type Endpoint } from '../lab-plan.js'
+import { cassandraHandshakeSender } from './cassandra-handshake-sender.js'
 import { WanRelay, type RelaySpec, type WanLinks } from './wan-relay.js'
 
 export interface WanPlan {
   relays: RelaySpec[]
-  /** Connecting address → region, for relays shared by several source regions (Cassandra internode). */
-  addressRegions: Record<string, string>
+  /** Broadcast address → region: a shared relay (Cassandra internode) learns its caller from the handshake. */
+  cassandraPeers: Record<string, string>
   /** Uniform extra delay 0..jitterMs per chunk; order is kept. */
   jitterMs: number
   control: Endpoint
@@ -46,8 +47,9 @@ export class WanEmulator implements WanLinks {
     return from !== to && (this.partitioned.has(from) || this.partitioned.has(to))
   }
 
-  regionOfAddress(address: string): string | undefined {
-    return this.plan.addressRegions[address.replace(/^::ffff:/, '')]
+  regionOfFirstBytes(firstBytes: Buffer): string | undefined {
+    const sender = cassandraHandshakeSender(firstBytes)
+    return sender === null ? undefined : this.plan.cassandraPeers[sender]
   }
 
   state(): WanState & { relays: Array<{ name: string; connections: number }> } {

@@ -2,12 +2,13 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import type { Logger } from 'pino'
 import type { Endpoint } from '../lab-plan.js'
 import { DelayedPipe } from './delayed-pipe.js'
+import { CASSANDRA_HANDSHAKE_PEEK_BYTES } from './cassandra-handshake-sender.js'
 
 export interface RelaySpec {
   name: string
   listen: Endpoint
   target: Endpoint
-  /** Region of the connecting side, or null to look it up by the connecting address. */
+  /** Region of the connecting side, or null to learn it from the first bytes (Cassandra's handshake). */
   from: string | null
   to: string
 }
@@ -16,8 +17,12 @@ export interface RelaySpec {
 export interface WanLinks {
   delayMs(from: string, to: string): number
   isCut(from: string, to: string): boolean
-  regionOfAddress(address: string): string | undefined
+  /** The calling region named in a connection's first bytes, if they say. */
+  regionOfFirstBytes(firstBytes: Buffer): string | undefined
 }
+
+/** How long a relay without a fixed source waits for the bytes that name the caller. */
+const FIRST_BYTES_TIMEOUT_MS = 5000
 
 interface RelayedConnection {
   from: string
@@ -76,10 +81,30 @@ export class WanRelay {
   }
 
   private accept(client: Socket): void {
-    const from = this.spec.from ?? this.links.regionOfAddress(client.remoteAddress ?? '') ?? this.spec.to
+    client.on('error', () => undefined)
+    if (this.spec.from !== null) return this.route(client, this.spec.from)
+    let first = Buffer.alloc(0)
+    const decide = (): void => {
+      clearTimeout(timer)
+      client.off('data', onData)
+      client.pause()
+      if (first.length > 0) client.unshift(first)
+      const from = this.links.regionOfFirstBytes(first)
+      if (from === undefined) this.log.warn({ relay: this.spec.name }, 'the caller did not name its region; relaying without delay')
+      this.route(client, from ?? this.spec.to)
+    }
+    const onData = (chunk: Buffer): void => {
+      first = Buffer.concat([first, chunk])
+      if (first.length >= CASSANDRA_HANDSHAKE_PEEK_BYTES) decide()
+    }
+    const timer = setTimeout(decide, FIRST_BYTES_TIMEOUT_MS)
+    client.on('data', onData)
+    client.resume()
+  }
+
+  private route(client: Socket, from: string): void {
     const conn: RelayedConnection = { from, pipes: [], resumeOnHeal: null, client }
     this.connections.add(conn)
-    client.on('error', () => undefined)
     client.on('close', () => this.connections.delete(conn))
     // A new connection across a cut link hangs (no SYN-ACK from the far side), as in a real partition.
     const open = (): void => {
