@@ -24,12 +24,16 @@ for (const [cmd, args] of [
 }
 
 const resultsDir = join(root, '.tap', 'test-results')
+const testLab = join(root, '.lab-test')
+const labDown = () => {
+  if (existsSync(join(testLab, 'state.json'))) step(process.execPath, [join(root, 'dist', 'cli', 'grey.js'), 'lab', 'down', '--dir', testLab])
+}
+// The integration tests share one lab in .lab-test, made fresh for every run and stopped after it.
+labDown()
+rmSync(testLab, { recursive: true, force: true })
 rmSync(resultsDir, { recursive: true, force: true })
 const tapStatus = failedSteps === 0 ? step(bin('tap'), process.argv.slice(2)) : 1
-// The integration tests share one lab in .lab-test; stop it whatever happened.
-if (existsSync(join(root, '.lab-test', 'state.json'))) {
-  step(process.execPath, [join(root, 'dist', 'cli', 'grey.js'), 'lab', 'down', '--dir', '.lab-test'])
-}
+labDown()
 
 function tapFiles(dir) {
   if (!existsSync(dir)) return []

@@ -114,7 +114,7 @@ async function demo(lab: Lab, without: ReadonlySet<ComponentKind>): Promise<void
     for (const r of lab.plan.regions) {
       const url = `http://${r.grey.admin.host}:${r.grey.admin.port}`
       const ready = await fetch(`${url}/readyz`).then((res) => res.status, () => 'down')
-      say(`  ${r.name.padEnd(9)} ${url}/readyz → ${ready}   (PG and CQL front ends arrive with their issues)`)
+      say(`  ${r.name.padEnd(9)} ${url}/readyz → ${ready}   (no front ends yet)`)
     }
   }
 }

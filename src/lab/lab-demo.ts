@@ -65,6 +65,9 @@ export async function cqlWriteVisibility(plan: LabPlan, timeoutMs = 10_000): Pro
     if (!writer) return []
     const key = `demo-${Date.now()}`
     const opts = { prepare: true, consistency: types.consistencies.localOne }
+    // Prepare first: preparing goes to every node, across the WAN, and is not what we measure.
+    await writer.client.execute('INSERT INTO grey_lab.kv (k, v) VALUES (?, ?)', [`${key}-warm-up`, ''], opts)
+    await Promise.all(clients.map(({ client }) => client.execute('SELECT v FROM grey_lab.kv WHERE k = ?', [key], opts)))
     const t0 = Date.now()
     await writer.client.execute('INSERT INTO grey_lab.kv (k, v) VALUES (?, ?)', [key, 'hello from us-east'], opts)
     return await Promise.all(

@@ -1,12 +1,11 @@
 import { spawn } from 'node:child_process'
+import { nativeTransportReady } from './native-transport-ready.js'
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cassandraJavaArgs, JAMM_JAR } from './cassandra-java-args.js'
 import { cassandraNodePaths, type CassandraNodePaths } from './cassandra-node-paths.js'
 import type { CassandraNodeSpec } from './cassandra-node-spec.js'
-import { labCqlClient } from './lab-cql-client.js'
 import { renderCassandraYaml } from './render-cassandra-yaml.js'
 import { renderLogbackXml } from './render-logback-xml.js'
 import { renderRackDc } from './render-rack-dc.js'
@@ -65,38 +64,6 @@ function jvmCommand(java: string, javaArgs: string[]): [string, string[]] {
   return [SETPRIV, ['--inh-caps=-ipc_lock', '--bounding-set=-ipc_lock', '--', java, ...javaArgs]]
 }
 
-function portAccepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: 1000 })
-    const done = (ok: boolean): void => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-    socket.once('timeout', () => done(false))
-  })
-}
-
-/** True once the node answers CQL as the lab superuser and reports its bootstrap complete. */
-async function servesCql(spec: CassandraNodeSpec): Promise<boolean> {
-  if (!(await portAccepts(spec.listenAddress, spec.nativePort))) return false
-  const client = labCqlClient(`${spec.listenAddress}:${spec.nativePort}`, spec.datacenter, {
-    isMetadataSyncEnabled: false,
-    pooling: { coreConnectionsPerHost: { 0: 1, 1: 0, 2: 0 } },
-  })
-  try {
-    await client.connect()
-    const rs = await client.execute('SELECT bootstrapped FROM system.local')
-    return rs.first()?.get('bootstrapped') === 'COMPLETED'
-  } catch {
-    // Not yet: the port opens before the default superuser exists (superuser_setup_delay_ms).
-    return false
-  } finally {
-    await client.shutdown().catch(() => undefined)
-  }
-}
-
 /**
  * Writes the node's configuration, starts its JVM detached (it outlives this process; the pid is in
  * <dir>/cassandra.pid) and resolves once it serves CQL. On early exit or timeout it rejects with the
@@ -145,9 +112,9 @@ export async function startCassandraNode(
       rmSync(paths.pidFile, { force: true })
       throw failure(spec, paths, exit)
     }
-    if (await servesCql(spec)) return { pid, startMs: Date.now() - startedAt }
+    if (await nativeTransportReady(spec.listenAddress, spec.nativePort)) return { pid, startMs: Date.now() - startedAt }
     await sleep(pollMs)
   }
   await stopCassandraNode(spec.dir)
-  throw failure(spec, paths, `did not serve CQL on ${spec.listenAddress}:${spec.nativePort} within ${timeoutMs} ms (stopped)`)
+  throw failure(spec, paths, `did not answer on its native port ${spec.listenAddress}:${spec.nativePort} within ${timeoutMs} ms (stopped)`)
 }
