@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The test command: type-check everything, build dist/ (the lab and integration tests run the
+// The test command: check formatting, type-check everything, build dist/ (the lab and integration tests run the
 // built `grey`), run tap, tear the test lab down, and end with the line CI reads:
 // `N passed, N failed` — counted from tap's per-file TAP results, one per top-level test.
 import { spawnSync } from 'node:child_process'
@@ -14,6 +14,7 @@ const step = (cmd, args) => spawnSync(cmd, args, { stdio: 'inherit', cwd: root }
 
 let failedSteps = 0
 for (const [cmd, args] of [
+  [bin('prettier'), ['--check', '--log-level', 'warn', 'src/**/*.{ts,mjs}', 'test/**/*.{ts,mjs}']],
   [bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']],
   [bin('tsc'), ['-p', 'tsconfig.build.json']],
 ]) {
@@ -26,7 +27,8 @@ for (const [cmd, args] of [
 const resultsDir = join(root, '.tap', 'test-results')
 const testLab = join(root, '.lab-test')
 const labDown = () => {
-  if (existsSync(join(testLab, 'state.json'))) step(process.execPath, [join(root, 'dist', 'cli', 'grey.js'), 'lab', 'down', '--dir', testLab])
+  if (existsSync(join(testLab, 'state.json')))
+    step(process.execPath, [join(root, 'dist', 'cli', 'grey.js'), 'lab', 'down', '--dir', testLab])
 }
 // The integration tests share one lab in .lab-test, made fresh for every run and stopped after it.
 labDown()

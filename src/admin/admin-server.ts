@@ -45,8 +45,13 @@ export function startAdminServer(options: AdminServerOptions): Promise<AdminServ
       case '/readyz':
         return options.isReady() ? reply(res, 200, { status: 'ready' }) : reply(res, 503, { status: 'not ready' })
       case '/status':
-        if (!options.token) return reply(res, 403, { error: 'grey: /status is disabled because admin.token is not set; set it in the config (or GREY_ADMIN__TOKEN) and send it as "Authorization: Bearer <token>"' })
-        if (!tokenMatches(req.headers.authorization, options.token)) return reply(res, 401, { error: 'grey: /status needs the admin token as "Authorization: Bearer <token>"' })
+        if (!options.token)
+          return reply(res, 403, {
+            error:
+              'grey: /status is disabled because admin.token is not set; set it in the config (or GREY_ADMIN__TOKEN) and send it as "Authorization: Bearer <token>"',
+          })
+        if (!tokenMatches(req.headers.authorization, options.token))
+          return reply(res, 401, { error: 'grey: /status needs the admin token as "Authorization: Bearer <token>"' })
         return reply(res, 200, options.status())
       default:
         return reply(res, 404, { error: `no admin endpoint ${path}; try /metrics, /healthz, /readyz or /status` })

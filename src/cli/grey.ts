@@ -54,7 +54,14 @@ async function main(argv: string[]): Promise<void> {
     case 'lab': {
       const { labCommand } = await import('../lab/lab-command.js')
       const dir = resolve(values.dir ?? process.env.GREY_LAB_DIR ?? '.lab')
-      return labCommand(sub, arg, { dir, slot: labSlot(dir, values.slot), without: values.without, demo: values.demo ?? false, plan: values.plan, json: values.json ?? false })
+      return labCommand(sub, arg, {
+        dir,
+        slot: labSlot(dir, values.slot),
+        without: values.without,
+        demo: values.demo ?? false,
+        plan: values.plan,
+        json: values.json ?? false,
+      })
     }
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`)

@@ -69,8 +69,12 @@ function cassandraJars() {
   rmSync(partial, { recursive: true, force: true })
   mkdirSync(dirname(cassandraLib), { recursive: true })
   run('mvn', [
-    '-q', '-B',
-    '-f', join(root, 'src', 'lab', 'cassandra', 'pom.xml'),
+    '-q',
+    '-B',
+    '--no-transfer-progress',
+    '-Dstyle.color=never',
+    '-f',
+    join(root, 'src', 'lab', 'cassandra', 'pom.xml'),
     `-Dcassandra.version=${CASSANDRA_VERSION}`,
     'dependency:copy-dependencies',
     '-DincludeScope=runtime',
@@ -91,7 +95,9 @@ function postgresUser() {
   try {
     execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' })
   } catch {
-    throw new Error('the lab runs PostgreSQL as user "postgres" when started as root, but that user does not exist; reinstall postgresql-15')
+    throw new Error(
+      'the lab runs PostgreSQL as user "postgres" when started as root, but that user does not exist; reinstall postgresql-15',
+    )
   }
 }
 

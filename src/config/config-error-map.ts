@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type { z } from 'zod'
 
 const TYPE_PHRASES: Readonly<Record<string, string>> = {
   string: 'a string',
@@ -8,17 +8,17 @@ const TYPE_PHRASES: Readonly<Record<string, string>> = {
   object: 'a mapping',
   record: 'a mapping',
   array: 'a list',
-};
+}
 
 function bound(issue: { origin: string; inclusive?: boolean }, limit: number | bigint, side: 'least' | 'most'): string {
   switch (issue.origin) {
     case 'string':
-      return side === 'least' && limit === 1 ? 'a non-empty string' : `a string of at ${side} ${limit} characters`;
+      return side === 'least' && limit === 1 ? 'a non-empty string' : `a string of at ${side} ${limit} characters`
     case 'array':
-      return side === 'least' && limit === 1 ? 'a non-empty list' : `a list of at ${side} ${limit} entries`;
+      return side === 'least' && limit === 1 ? 'a non-empty list' : `a list of at ${side} ${limit} entries`
     default:
-      if (issue.inclusive === false) return `a number ${side === 'least' ? 'greater' : 'less'} than ${limit}`;
-      return `a number of at ${side} ${limit}`;
+      if (issue.inclusive === false) return `a number ${side === 'least' ? 'greater' : 'less'} than ${limit}`
+      return `a number of at ${side} ${limit}`
   }
 }
 
@@ -31,19 +31,19 @@ function bound(issue: { origin: string; inclusive?: boolean }, limit: number | b
 export const configErrorMap: z.core.$ZodErrorMap = (issue) => {
   switch (issue.code) {
     case 'invalid_type':
-      return TYPE_PHRASES[issue.expected] ?? `a value of type ${issue.expected}`;
+      return TYPE_PHRASES[issue.expected] ?? `a value of type ${issue.expected}`
     case 'invalid_value':
-      return `one of ${issue.values.map(String).join(' | ')}`;
+      return `one of ${issue.values.map(String).join(' | ')}`
     case 'too_small':
-      return bound(issue, issue.minimum, 'least');
+      return bound(issue, issue.minimum, 'least')
     case 'too_big':
-      return bound(issue, issue.maximum, 'most');
+      return bound(issue, issue.maximum, 'most')
     case 'unrecognized_keys':
       // Only objects raise unrecognized_keys.
-      return Object.keys((issue.inst as z.ZodObject).shape).join(' | ');
+      return Object.keys((issue.inst as z.ZodObject).shape).join(' | ')
     case 'invalid_key':
-      return issue.issues.map((inner) => inner.message).join('; ');
+      return issue.issues.map((inner) => inner.message).join('; ')
     default:
-      return undefined;
+      return undefined
   }
-};
+}

@@ -1,85 +1,83 @@
-import { z } from 'zod';
-import { didYouMean } from './did-you-mean.js';
-import { parseDurationMs } from './duration.js';
-import { formatHostPort, hostPort, type HostPortError } from './host-port.js';
+import { z } from 'zod'
+import { didYouMean } from './did-you-mean.js'
+import { parseDurationMs } from './duration.js'
+import { formatHostPort, hostPort, type HostPortError } from './host-port.js'
 
 // Messages in this file are the "expected …" half of a problem; see config-error-map.ts.
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export const REGION_ROLES = ['primary', 'secondary'] as const;
-export const POSTGRES_ROLES = ['primary', 'sync-standby', 'async-standby'] as const;
-export const CONSISTENCY_LEVELS = ['strong', 'bounded', 'session', 'eventual'] as const;
-export const STRONG_CQL_CONSISTENCIES = ['LOCAL_QUORUM', 'QUORUM'] as const;
-export const CONFLICT_STRATEGIES = ['hlc-lww', 'wall-clock-lww'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export const REGION_ROLES = ['primary', 'secondary'] as const
+export const POSTGRES_ROLES = ['primary', 'sync-standby', 'async-standby'] as const
+export const CONSISTENCY_LEVELS = ['strong', 'bounded', 'session', 'eventual'] as const
+export const STRONG_CQL_CONSISTENCIES = ['LOCAL_QUORUM', 'QUORUM'] as const
+export const CONFLICT_STRATEGIES = ['hlc-lww', 'wall-clock-lww'] as const
 
-export type RegionRole = (typeof REGION_ROLES)[number];
-export type PostgresRole = (typeof POSTGRES_ROLES)[number];
-export type ConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
+export type RegionRole = (typeof REGION_ROLES)[number]
+export type PostgresRole = (typeof POSTGRES_ROLES)[number]
+export type ConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number]
 
 /** Node.js timers cannot wait longer than 2^31-1 ms (longer ones fire after 1 ms instead). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const REGION_NAME = /^[a-z](?:[a-z0-9-]*[a-z0-9])?$/;
-const PORT = 'a port number from 1 to 65535';
-const SECRET = 'a secret of at least 16 characters';
+const MAX_TIMER_MS = 2 ** 31 - 1
+const REGION_NAME = /^[a-z](?:[a-z0-9-]*[a-z0-9])?$/
+const PORT = 'a port number from 1 to 65535'
+const SECRET = 'a secret of at least 16 characters'
 
-type IssueSink = { issues: z.core.$ZodRawIssue[] };
+type IssueSink = { issues: z.core.$ZodRawIssue[] }
 
 function fail(ctx: IssueSink, input: unknown, expected: string): never {
-  ctx.issues.push({ code: 'custom', input, message: expected });
-  return z.NEVER;
+  ctx.issues.push({ code: 'custom', input, message: expected })
+  return z.NEVER
 }
 
 function report(ctx: z.core.$RefinementCtx, path: PropertyKey[], expected: string, found: unknown): void {
   // `input` is set explicitly (even when undefined) so that "found" shows the offending value.
-  ctx.addIssue({ code: 'custom', path, message: expected, input: found });
+  ctx.addIssue({ code: 'custom', path, message: expected, input: found })
 }
 
 function durationMs(input: unknown): number | undefined {
-  if (typeof input !== 'string' && typeof input !== 'number') return undefined;
+  if (typeof input !== 'string' && typeof input !== 'number') return undefined
   try {
-    return parseDurationMs(input);
+    return parseDurationMs(input)
   } catch {
-    return undefined;
+    return undefined
   }
 }
 
 /** A duration written like "500ms"; parsed to a number of milliseconds. */
 function duration({ positive }: { positive: boolean }) {
   return z.unknown().transform((input, ctx): number => {
-    const ms = durationMs(input);
-    if (ms === undefined) return fail(ctx, input, 'a duration like "500ms"');
-    if (positive && ms === 0) return fail(ctx, input, 'a duration greater than 0, like "500ms"');
-    if (ms > MAX_TIMER_MS) return fail(ctx, input, `a duration of at most ${MAX_TIMER_MS}ms (about 24.8 days)`);
-    return ms;
-  });
+    const ms = durationMs(input)
+    if (ms === undefined) return fail(ctx, input, 'a duration like "500ms"')
+    if (positive && ms === 0) return fail(ctx, input, 'a duration greater than 0, like "500ms"')
+    if (ms > MAX_TIMER_MS) return fail(ctx, input, `a duration of at most ${MAX_TIMER_MS}ms (about 24.8 days)`)
+    return ms
+  })
 }
 
 /** "host:port", validated and normalised (IPv6 in brackets). With a default port, "host" alone is accepted. */
 function address(example: string, defaultPort?: number) {
   return z.string({ error: example }).transform((text, ctx) => {
     try {
-      return formatHostPort(hostPort(text, defaultPort));
+      return formatHostPort(hostPort(text, defaultPort))
     } catch (error) {
       // hostPort throws nothing but HostPortError.
-      return fail(ctx, text, `${example} (${(error as HostPortError).reason})`);
+      return fail(ctx, text, `${example} (${(error as HostPortError).reason})`)
     }
-  });
+  })
 }
 
-const hostAndPort = () => address('a host:port like "127.0.0.1:6432"');
-const port = z.int({ error: PORT }).min(1, { error: PORT }).max(65_535, { error: PORT });
-const secret = z.string({ error: SECRET }).min(16, { error: SECRET });
-const nonEmpty = z.string().min(1);
-const regionName = z
-  .string()
-  .regex(REGION_NAME, { error: 'a region name of lowercase letters, digits and dashes, like "us-east"' });
+const hostAndPort = () => address('a host:port like "127.0.0.1:6432"')
+const port = z.int({ error: PORT }).min(1, { error: PORT }).max(65_535, { error: PORT })
+const secret = z.string({ error: SECRET }).min(16, { error: SECRET })
+const nonEmpty = z.string().min(1)
+const regionName = z.string().regex(REGION_NAME, { error: 'a region name of lowercase letters, digits and dashes, like "us-east"' })
 const regexSource = nonEmpty.superRefine((source, ctx) => {
   try {
-    new RegExp(source);
+    new RegExp(source)
   } catch (error) {
-    report(ctx, [], `a valid regular expression (${(error as SyntaxError).message})`, source);
+    report(ctx, [], `a valid regular expression (${(error as SyntaxError).message})`, source)
   }
-});
+})
 
 const ProxySchema = z.strictObject({
   /** The region this instance serves; a key of cluster.regions. */
@@ -90,31 +88,31 @@ const ProxySchema = z.strictObject({
   listen: z.strictObject({ pg: hostAndPort().optional(), cql: hostAndPort().optional() }).prefault({}),
   drain_timeout: duration({ positive: false }).prefault('30s'),
   log_level: z.enum(LOG_LEVELS).default('info'),
-});
+})
 
 const AdminSchema = z.strictObject({
   listen: hostAndPort().default('127.0.0.1:9187'),
   /** Required for /status details and every state-changing call. */
   token: secret.optional(),
-});
+})
 
 const PostgresNodeSchema = z.strictObject({
   host: nonEmpty,
   port: port.default(5432),
   /** Default: primary in the primary region, sync-standby when listed in replication.postgres.synchronous_standbys, else async-standby. */
   role: z.enum(POSTGRES_ROLES).optional(),
-});
+})
 
 const CassandraNodeSchema = z.strictObject({
   /** Port 9042 when left out; normalised to host:port. */
   contact_points: z.array(address('a host or host:port like "127.0.1.1:9042"', 9042)).min(1),
   /** Default: the region name. */
   datacenter: nonEmpty.optional(),
-});
+})
 
 const RedisNodeSchema = z.strictObject({
   url: z.string().regex(/^rediss?:\/\/\S+$/, { error: 'a redis:// or rediss:// URL' }),
-});
+})
 
 const RegionSchema = z.strictObject({
   /** Default: primary for cluster.primary_region, secondary for the others. */
@@ -128,7 +126,7 @@ const RegionSchema = z.strictObject({
       redis: RedisNodeSchema.optional(),
     })
     .prefault({}),
-});
+})
 
 const ClusterSchema = z.strictObject({
   name: nonEmpty.default('grey'),
@@ -142,16 +140,14 @@ const ClusterSchema = z.strictObject({
     .strictObject({ user: nonEmpty.default('grey'), password: z.string().optional(), database: nonEmpty.default('postgres') })
     .prefault({}),
   /** Credentials Grey uses toward the Cassandra backends. */
-  cassandra: z
-    .strictObject({ user: nonEmpty.optional(), password: z.string().optional(), keyspace: nonEmpty.optional() })
-    .prefault({}),
-});
+  cassandra: z.strictObject({ user: nonEmpty.optional(), password: z.string().optional(), keyspace: nonEmpty.optional() }).prefault({}),
+})
 
 const RaftPeerSchema = z.strictObject({
   id: nonEmpty,
   address: hostAndPort(),
   region: z.string().optional(),
-});
+})
 
 const RaftSchema = z
   .strictObject({
@@ -170,14 +166,14 @@ const RaftSchema = z
   })
   .superRefine(checkUniquePeers, { when: whenValid(field('peers')) })
   .superRefine(checkRaftSecret, { when: whenValid(keysOf('peers'), field('secret')) })
-  .superRefine(checkRaftTimers, { when: whenValid(field('election_timeout'), field('heartbeat_interval')) });
+  .superRefine(checkRaftTimers, { when: whenValid(field('election_timeout'), field('heartbeat_interval')) })
 
-const ConsensusSchema = z.strictObject({ raft: RaftSchema.prefault({}) });
+const ConsensusSchema = z.strictObject({ raft: RaftSchema.prefault({}) })
 
 const ConflictResolutionSchema = z.strictObject({
   strategy: z.enum(CONFLICT_STRATEGIES).default('hlc-lww'),
   max_clock_offset: duration({ positive: true }).prefault('500ms'),
-});
+})
 
 const ReplicationSchema = z.strictObject({
   postgres: z
@@ -194,13 +190,16 @@ const ReplicationSchema = z.strictObject({
     .strictObject({
       /** Replicas per region (NetworkTopologyStrategy); empty leaves keyspace replication alone. */
       replication_factor: z
-        .record(regionName, z.int({ error: 'a whole number of replicas, at least 1' }).min(1, {
-          error: 'a whole number of replicas, at least 1',
-        }))
+        .record(
+          regionName,
+          z.int({ error: 'a whole number of replicas, at least 1' }).min(1, {
+            error: 'a whole number of replicas, at least 1',
+          }),
+        )
         .default({}),
     })
     .prefault({}),
-});
+})
 
 const RuleMatchSchema = z
   .strictObject({
@@ -213,7 +212,7 @@ const RuleMatchSchema = z
   })
   .refine((match) => Object.values(match).some((value) => value !== undefined), {
     error: 'at least one of table | statement | user | application_name | keyspace',
-  });
+  })
 
 const RoutingRuleSchema = z
   .strictObject({
@@ -222,7 +221,7 @@ const RoutingRuleSchema = z
     /** Only with consistency: bounded; default routing.max_staleness. */
     max_staleness: duration({ positive: false }).optional(),
   })
-  .superRefine(checkRuleStaleness, { when: whenValid(field('consistency'), field('max_staleness')) });
+  .superRefine(checkRuleStaleness, { when: whenValid(field('consistency'), field('max_staleness')) })
 
 const AffinityRuleSchema = z.strictObject({
   /** Key pattern, like "user:*"; the key comes from a `/* grey: key=user:123 *\/` hint or `column`. */
@@ -231,7 +230,7 @@ const AffinityRuleSchema = z.strictObject({
   column: nonEmpty.optional(),
   /** `hash` spreads keys over the regions (stable); a region name pins them there. */
   placement: nonEmpty.default('hash'),
-});
+})
 
 const RoutingSchema = z.strictObject({
   default_consistency: z.enum(CONSISTENCY_LEVELS).default('session'),
@@ -245,13 +244,13 @@ const RoutingSchema = z.strictObject({
   /** First match wins. */
   rules: z.array(RoutingRuleSchema).default([]),
   affinity: z.array(AffinityRuleSchema).default([]),
-});
+})
 
 const FailoverSchema = z.strictObject({
   failover_after: duration({ positive: true }).prefault('2s'),
   failover_hold: duration({ positive: false }).prefault('5s'),
   allow_data_loss: z.boolean().default(false),
-});
+})
 
 const ConfigObjectSchema = z.strictObject({
   proxy: ProxySchema,
@@ -262,13 +261,13 @@ const ConfigObjectSchema = z.strictObject({
   replication: ReplicationSchema.prefault({}),
   routing: RoutingSchema.prefault({}),
   failover: FailoverSchema.prefault({}),
-});
+})
 
 /** The top-level keys of a config file; environment overrides must start with one of them. */
-export const CONFIG_SECTIONS: readonly string[] = Object.keys(ConfigObjectSchema.shape);
+export const CONFIG_SECTIONS: readonly string[] = Object.keys(ConfigObjectSchema.shape)
 
-type CheckedConfig = z.output<typeof ConfigObjectSchema>;
-type CheckedCluster = CheckedConfig['cluster'];
+type CheckedConfig = z.output<typeof ConfigObjectSchema>
+type CheckedCluster = CheckedConfig['cluster']
 
 /**
  * The whole configuration. Parsing turns every duration into a number of milliseconds (the
@@ -314,45 +313,45 @@ export const ConfigSchema = ConfigObjectSchema.superRefine(checkProxyRegion, {
   .superRefine(checkAffinityPlacement, {
     when: whenValid(keysOf('cluster.regions'), field('routing.affinity.*.placement')),
   })
-  .transform(resolveDerivedDefaults);
+  .transform(resolveDerivedDefaults)
 
 /** A validated configuration; every duration is in milliseconds. */
-export type Config = z.output<typeof ConfigSchema>;
+export type Config = z.output<typeof ConfigSchema>
 /** What a config file (or an object handed to ConfigSchema) may contain. */
-export type ConfigInput = z.input<typeof ConfigSchema>;
-export type RegionConfig = Config['cluster']['regions'][string];
-export type RaftPeer = Config['consensus']['raft']['peers'][number];
-export type RoutingRule = Config['routing']['rules'][number];
-export type AffinityRule = Config['routing']['affinity'][number];
+export type ConfigInput = z.input<typeof ConfigSchema>
+export type RegionConfig = Config['cluster']['regions'][string]
+export type RaftPeer = Config['consensus']['raft']['peers'][number]
+export type RoutingRule = Config['routing']['rules'][number]
+export type AffinityRule = Config['routing']['affinity'][number]
 
 // ---------------------------------------------------------------------------------------------
 // Cross-field checks. Each runs only when the fields it reads parsed cleanly, so that one bad
 // value elsewhere does not hide its findings, and a bad value here is reported once.
 
 interface Dependency {
-  readonly path: readonly string[];
+  readonly path: readonly string[]
   /** Only the mapping's keys are read: problems inside its values do not matter. */
-  readonly keysOnly: boolean;
+  readonly keysOnly: boolean
 }
 
 /** The value at a dotted path ("*" matches any key or index) and everything under it. */
 function field(path: string): Dependency {
-  return { path: path.split('.'), keysOnly: false };
+  return { path: path.split('.'), keysOnly: false }
 }
 
 /** The set of keys of the mapping (or entries of the list) at a dotted path. */
 function keysOf(path: string): Dependency {
-  return { path: path.split('.'), keysOnly: true };
+  return { path: path.split('.'), keysOnly: true }
 }
 
 function spoils(issuePath: readonly PropertyKey[], dependency: Dependency): boolean {
-  if (dependency.keysOnly && issuePath.length > dependency.path.length) return false;
-  const shared = Math.min(issuePath.length, dependency.path.length);
+  if (dependency.keysOnly && issuePath.length > dependency.path.length) return false
+  const shared = Math.min(issuePath.length, dependency.path.length)
   for (let i = 0; i < shared; i++) {
-    const segment = dependency.path[i];
-    if (segment !== '*' && segment !== String(issuePath[i])) return false;
+    const segment = dependency.path[i]
+    if (segment !== '*' && segment !== String(issuePath[i])) return false
   }
-  return true;
+  return true
 }
 
 function whenValid(...dependencies: Dependency[]) {
@@ -360,7 +359,7 @@ function whenValid(...dependencies: Dependency[]) {
     !payload.issues.some(
       // An unknown key does not make the known ones wrong.
       (issue) => issue.code !== 'unrecognized_keys' && dependencies.some((d) => spoils(issue.path ?? [], d)),
-    );
+    )
 }
 
 function expectRegion(
@@ -370,40 +369,40 @@ function expectRegion(
   value: string,
   alternatives: readonly string[] = [],
 ): void {
-  const allowed = [...alternatives, ...regions];
-  if (allowed.includes(value)) return;
-  const guess = didYouMean(value, allowed);
-  report(ctx, path, `one of ${allowed.join(' | ')}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}`, value);
+  const allowed = [...alternatives, ...regions]
+  if (allowed.includes(value)) return
+  const guess = didYouMean(value, allowed)
+  report(ctx, path, `one of ${allowed.join(' | ')}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}`, value)
 }
 
 /** cluster.primary_region, else the region declared primary, else the only region. */
 function effectivePrimaryRegion(cluster: CheckedCluster): string | undefined {
-  const names = Object.keys(cluster.regions);
-  const declared = names.find((name) => cluster.regions[name]?.role === 'primary');
-  return cluster.primary_region ?? declared ?? (names.length === 1 ? names[0] : undefined);
+  const names = Object.keys(cluster.regions)
+  const declared = names.find((name) => cluster.regions[name]?.role === 'primary')
+  return cluster.primary_region ?? declared ?? (names.length === 1 ? names[0] : undefined)
 }
 
 function checkProxyRegion(config: CheckedConfig, ctx: z.core.$RefinementCtx): void {
-  expectRegion(ctx, Object.keys(config.cluster.regions), ['proxy', 'region'], config.proxy.region);
+  expectRegion(ctx, Object.keys(config.cluster.regions), ['proxy', 'region'], config.proxy.region)
 }
 
 function checkPrimaryRegion({ cluster }: CheckedConfig, ctx: z.core.$RefinementCtx): void {
-  const names = Object.keys(cluster.regions);
+  const names = Object.keys(cluster.regions)
   if (cluster.primary_region !== undefined && !names.includes(cluster.primary_region)) {
-    expectRegion(ctx, names, ['cluster', 'primary_region'], cluster.primary_region);
-    return;
+    expectRegion(ctx, names, ['cluster', 'primary_region'], cluster.primary_region)
+    return
   }
-  const primary = effectivePrimaryRegion(cluster);
+  const primary = effectivePrimaryRegion(cluster)
   if (primary === undefined) {
-    report(ctx, ['cluster', 'primary_region'], `one of ${names.join(' | ')} (or role: primary on one region)`, undefined);
-    return;
+    report(ctx, ['cluster', 'primary_region'], `one of ${names.join(' | ')} (or role: primary on one region)`, undefined)
+    return
   }
   for (const [name, region] of Object.entries(cluster.regions)) {
-    const path = ['cluster', 'regions', name, 'role'];
+    const path = ['cluster', 'regions', name, 'role']
     if (name === primary && region.role === 'secondary') {
-      report(ctx, path, `primary (cluster.primary_region is ${primary})`, region.role);
+      report(ctx, path, `primary (cluster.primary_region is ${primary})`, region.role)
     } else if (name !== primary && region.role === 'primary') {
-      report(ctx, path, `secondary (exactly one region is primary, and it is ${primary})`, region.role);
+      report(ctx, path, `secondary (exactly one region is primary, and it is ${primary})`, region.role)
     }
   }
 }
@@ -412,137 +411,123 @@ function checkPrimaryRegion({ cluster }: CheckedConfig, ctx: z.core.$RefinementC
 // only run once the primary region is known.
 
 function checkPostgresPrimary({ cluster }: CheckedConfig, ctx: z.core.$RefinementCtx): void {
-  const primary = effectivePrimaryRegion(cluster)!;
-  const regions = Object.entries(cluster.regions);
-  const primaryPostgres = cluster.regions[primary]?.databases.postgres;
+  const primary = effectivePrimaryRegion(cluster)!
+  const regions = Object.entries(cluster.regions)
+  const primaryPostgres = cluster.regions[primary]?.databases.postgres
   if (primaryPostgres === undefined && regions.some(([, region]) => region.databases.postgres !== undefined)) {
-    const path = ['cluster', 'regions', primary, 'databases', 'postgres'];
-    report(ctx, path, `a postgres node (the primary region ${primary} holds the postgres primary)`, undefined);
+    const path = ['cluster', 'regions', primary, 'databases', 'postgres']
+    report(ctx, path, `a postgres node (the primary region ${primary} holds the postgres primary)`, undefined)
   }
   if (primaryPostgres?.role !== undefined && primaryPostgres.role !== 'primary') {
-    const path = ['cluster', 'regions', primary, 'databases', 'postgres', 'role'];
-    report(ctx, path, `primary (${primary} is the primary region)`, primaryPostgres.role);
+    const path = ['cluster', 'regions', primary, 'databases', 'postgres', 'role']
+    report(ctx, path, `primary (${primary} is the primary region)`, primaryPostgres.role)
   }
   for (const [name, region] of regions) {
     if (name !== primary && region.databases.postgres?.role === 'primary') {
-      const path = ['cluster', 'regions', name, 'databases', 'postgres', 'role'];
-      report(ctx, path, `sync-standby or async-standby (the postgres primary is in the primary region, ${primary})`, 'primary');
+      const path = ['cluster', 'regions', name, 'databases', 'postgres', 'role']
+      report(ctx, path, `sync-standby or async-standby (the postgres primary is in the primary region, ${primary})`, 'primary')
     }
   }
 }
 
 function checkSynchronousStandbys({ cluster, replication }: CheckedConfig, ctx: z.core.$RefinementCtx): void {
-  const names = Object.keys(cluster.regions);
-  const primary = effectivePrimaryRegion(cluster)!;
-  const standbys = replication.postgres.synchronous_standbys;
+  const names = Object.keys(cluster.regions)
+  const primary = effectivePrimaryRegion(cluster)!
+  const standbys = replication.postgres.synchronous_standbys
   standbys.forEach((name, index) => {
-    const path = ['replication', 'postgres', 'synchronous_standbys', index];
-    if (!names.includes(name)) expectRegion(ctx, names, path, name);
-    else if (name === primary) report(ctx, path, `a standby region (${name} is the primary region)`, name);
+    const path = ['replication', 'postgres', 'synchronous_standbys', index]
+    if (!names.includes(name)) expectRegion(ctx, names, path, name)
+    else if (name === primary) report(ctx, path, `a standby region (${name} is the primary region)`, name)
     else if (cluster.regions[name]?.databases.postgres === undefined) {
-      report(ctx, path, `a region with a postgres node (${name} has none)`, name);
+      report(ctx, path, `a region with a postgres node (${name} has none)`, name)
     }
-  });
+  })
   for (const [name, region] of Object.entries(cluster.regions)) {
-    const role = region.databases.postgres?.role;
-    const path = ['cluster', 'regions', name, 'databases', 'postgres', 'role'];
+    const role = region.databases.postgres?.role
+    const path = ['cluster', 'regions', name, 'databases', 'postgres', 'role']
     if (role === 'sync-standby' && !standbys.includes(name)) {
-      report(ctx, path, `async-standby (${name} is not in replication.postgres.synchronous_standbys)`, role);
+      report(ctx, path, `async-standby (${name} is not in replication.postgres.synchronous_standbys)`, role)
     } else if (role === 'async-standby' && standbys.includes(name)) {
-      report(ctx, path, `sync-standby (${name} is in replication.postgres.synchronous_standbys)`, role);
+      report(ctx, path, `sync-standby (${name} is in replication.postgres.synchronous_standbys)`, role)
     }
   }
 }
 
 function checkLatencyRegions({ cluster }: CheckedConfig, ctx: z.core.$RefinementCtx): void {
-  const names = Object.keys(cluster.regions);
+  const names = Object.keys(cluster.regions)
   for (const [name, region] of Object.entries(cluster.regions)) {
     for (const other of Object.keys(region.latency_ms)) {
-      expectRegion(ctx, names, ['cluster', 'regions', name, 'latency_ms', other], other);
+      expectRegion(ctx, names, ['cluster', 'regions', name, 'latency_ms', other], other)
     }
   }
 }
 
 function checkPeerRegions({ cluster, consensus }: CheckedConfig, ctx: z.core.$RefinementCtx): void {
-  const names = Object.keys(cluster.regions);
+  const names = Object.keys(cluster.regions)
   consensus.raft.peers.forEach((peer, index) => {
     if (peer.region !== undefined) {
-      expectRegion(ctx, names, ['consensus', 'raft', 'peers', index, 'region'], peer.region);
+      expectRegion(ctx, names, ['consensus', 'raft', 'peers', index, 'region'], peer.region)
     }
-  });
+  })
 }
 
 function checkReplicationFactorRegions({ cluster, replication }: CheckedConfig, ctx: z.core.$RefinementCtx): void {
-  const names = Object.keys(cluster.regions);
+  const names = Object.keys(cluster.regions)
   for (const name of Object.keys(replication.cassandra.replication_factor)) {
-    expectRegion(ctx, names, ['replication', 'cassandra', 'replication_factor', name], name);
+    expectRegion(ctx, names, ['replication', 'cassandra', 'replication_factor', name], name)
   }
 }
 
 function checkAffinityPlacement({ cluster, routing }: CheckedConfig, ctx: z.core.$RefinementCtx): void {
-  const names = Object.keys(cluster.regions);
+  const names = Object.keys(cluster.regions)
   routing.affinity.forEach((rule, index) => {
-    expectRegion(ctx, names, ['routing', 'affinity', index, 'placement'], rule.placement, ['hash']);
-  });
+    expectRegion(ctx, names, ['routing', 'affinity', index, 'placement'], rule.placement, ['hash'])
+  })
 }
 
-type CheckedPeers = z.output<typeof RaftPeerSchema>[];
+type CheckedPeers = z.output<typeof RaftPeerSchema>[]
 
 function checkUniquePeers(raft: { peers: CheckedPeers }, ctx: z.core.$RefinementCtx): void {
-  const firstById = new Map<string, number>();
-  const firstByAddress = new Map<string, number>();
+  const firstById = new Map<string, number>()
+  const firstByAddress = new Map<string, number>()
   raft.peers.forEach((peer, index) => {
-    const sameId = firstById.get(peer.id);
-    const sameAddress = firstByAddress.get(peer.address);
-    if (sameId !== undefined) report(ctx, ['peers', index, 'id'], `a unique peer id (peers[${sameId}] has it)`, peer.id);
+    const sameId = firstById.get(peer.id)
+    const sameAddress = firstByAddress.get(peer.address)
+    if (sameId !== undefined) report(ctx, ['peers', index, 'id'], `a unique peer id (peers[${sameId}] has it)`, peer.id)
     if (sameAddress !== undefined) {
-      report(ctx, ['peers', index, 'address'], `a unique peer address (peers[${sameAddress}] has it)`, peer.address);
+      report(ctx, ['peers', index, 'address'], `a unique peer address (peers[${sameAddress}] has it)`, peer.address)
     }
-    if (sameId === undefined) firstById.set(peer.id, index);
-    if (sameAddress === undefined) firstByAddress.set(peer.address, index);
-  });
+    if (sameId === undefined) firstById.set(peer.id, index)
+    if (sameAddress === undefined) firstByAddress.set(peer.address, index)
+  })
 }
 
 function checkRaftSecret(raft: { peers: CheckedPeers; secret?: string | undefined }, ctx: z.core.$RefinementCtx): void {
   if (raft.peers.length > 1 && raft.secret === undefined) {
-    report(ctx, ['secret'], `${SECRET} (required when peers lists more than one voter)`, undefined);
+    report(ctx, ['secret'], `${SECRET} (required when peers lists more than one voter)`, undefined)
   }
 }
 
-function checkRaftTimers(
-  raft: { election_timeout: number; heartbeat_interval: number },
-  ctx: z.core.$RefinementCtx,
-): void {
+function checkRaftTimers(raft: { election_timeout: number; heartbeat_interval: number }, ctx: z.core.$RefinementCtx): void {
   if (raft.heartbeat_interval >= raft.election_timeout) {
     report(
       ctx,
       ['heartbeat_interval'],
       `a duration shorter than election_timeout (${raft.election_timeout}ms)`,
       `${raft.heartbeat_interval}ms`,
-    );
+    )
   }
 }
 
-function checkLagThresholds(
-  lag: { max_lag_warning: number; max_lag_critical: number },
-  ctx: z.core.$RefinementCtx,
-): void {
+function checkLagThresholds(lag: { max_lag_warning: number; max_lag_critical: number }, ctx: z.core.$RefinementCtx): void {
   if (lag.max_lag_warning >= lag.max_lag_critical) {
-    report(
-      ctx,
-      ['max_lag_warning'],
-      `a duration shorter than max_lag_critical (${lag.max_lag_critical}ms)`,
-      `${lag.max_lag_warning}ms`,
-    );
+    report(ctx, ['max_lag_warning'], `a duration shorter than max_lag_critical (${lag.max_lag_critical}ms)`, `${lag.max_lag_warning}ms`)
   }
 }
 
-function checkRuleStaleness(
-  rule: { consistency: ConsistencyLevel; max_staleness?: number | undefined },
-  ctx: z.core.$RefinementCtx,
-): void {
+function checkRuleStaleness(rule: { consistency: ConsistencyLevel; max_staleness?: number | undefined }, ctx: z.core.$RefinementCtx): void {
   if (rule.max_staleness !== undefined && rule.consistency !== 'bounded') {
-    report(ctx, ['consistency'], 'bounded (max_staleness applies only to bounded rules)', rule.consistency);
+    report(ctx, ['consistency'], 'bounded (max_staleness applies only to bounded rules)', rule.consistency)
   }
 }
 
@@ -550,25 +535,25 @@ function checkRuleStaleness(
 // Defaults that depend on other keys, filled once everything is valid.
 
 function regionRole(name: string, primaryRegion: string): RegionRole {
-  return name === primaryRegion ? 'primary' : 'secondary';
+  return name === primaryRegion ? 'primary' : 'secondary'
 }
 
 function postgresRole(name: string, primaryRegion: string, syncStandbys: string[]): PostgresRole {
-  if (name === primaryRegion) return 'primary';
-  return syncStandbys.includes(name) ? 'sync-standby' : 'async-standby';
+  if (name === primaryRegion) return 'primary'
+  return syncStandbys.includes(name) ? 'sync-standby' : 'async-standby'
 }
 
 function resolveDerivedDefaults(config: CheckedConfig) {
-  const { proxy, cluster, consensus, replication } = config;
+  const { proxy, cluster, consensus, replication } = config
   // checkPrimaryRegion has made sure there is one.
-  const primaryRegion = effectivePrimaryRegion(cluster)!;
-  const instanceId = proxy.instance_id ?? `grey-${proxy.region}`;
-  const nodeId = consensus.raft.node_id ?? instanceId;
-  const ownPeer = consensus.raft.peers.find((peer) => peer.id === nodeId);
-  const syncStandbys = replication.postgres.synchronous_standbys;
+  const primaryRegion = effectivePrimaryRegion(cluster)!
+  const instanceId = proxy.instance_id ?? `grey-${proxy.region}`
+  const nodeId = consensus.raft.node_id ?? instanceId
+  const ownPeer = consensus.raft.peers.find((peer) => peer.id === nodeId)
+  const syncStandbys = replication.postgres.synchronous_standbys
   const regions = Object.fromEntries(
     Object.entries(cluster.regions).map(([name, region]) => {
-      const { postgres, cassandra, ...otherDatabases } = region.databases;
+      const { postgres, cassandra, ...otherDatabases } = region.databases
       const resolved = {
         ...region,
         role: region.role ?? regionRole(name, primaryRegion),
@@ -579,10 +564,10 @@ function resolveDerivedDefaults(config: CheckedConfig) {
           }),
           ...(cassandra && { cassandra: { ...cassandra, datacenter: cassandra.datacenter ?? name } }),
         },
-      };
-      return [name, resolved];
+      }
+      return [name, resolved]
     }),
-  );
+  )
   return {
     ...config,
     proxy: { ...proxy, instance_id: instanceId },
@@ -596,5 +581,5 @@ function resolveDerivedDefaults(config: CheckedConfig) {
         data_dir: consensus.raft.data_dir ?? `./data/${nodeId}/raft`,
       },
     },
-  };
+  }
 }

@@ -46,7 +46,11 @@ export function greyLabConfig(plan: LabPlan, self: RegionPlan): string {
       raft: {
         node_id: `grey-${self.name}`,
         listen: endpointText(self.grey.raft),
-        peers: plan.regions.map((r) => ({ id: `grey-${r.name}`, address: endpointText(reachFrom(plan, self.name, r.name, 'raft')), region: r.name })),
+        peers: plan.regions.map((r) => ({
+          id: `grey-${r.name}`,
+          address: endpointText(reachFrom(plan, self.name, r.name, 'raft')),
+          region: r.name,
+        })),
         election_timeout: '500ms',
         heartbeat_interval: '150ms',
         data_dir: `${plan.dir}/grey/${self.name}/raft`,

@@ -20,7 +20,10 @@ const say = (line: string): void => {
 
 function parseWithout(text: string | undefined): Set<ComponentKind> {
   const kinds = new Set<ComponentKind>()
-  for (const word of (text ?? '').split(',').map((w) => w.trim()).filter(Boolean)) {
+  for (const word of (text ?? '')
+    .split(',')
+    .map((w) => w.trim())
+    .filter(Boolean)) {
     if (!(COMPONENT_KINDS as readonly string[]).includes(word) || word === 'wan' || word === 'pg') {
       throw new Error(`--without takes a comma list of cassandra, redis, grey; found "${word}"`)
     }
@@ -31,7 +34,9 @@ function parseWithout(text: string | undefined): Set<ComponentKind> {
 
 function printVisibility(rows: VisibilityResult[]): void {
   for (const r of rows) {
-    say(`  ${r.region.padEnd(9)} ${r.role.padEnd(14)} ${r.visibleAfterMs === null ? 'not visible within the timeout' : `visible after ${r.visibleAfterMs} ms`}`)
+    say(
+      `  ${r.region.padEnd(9)} ${r.role.padEnd(14)} ${r.visibleAfterMs === null ? 'not visible within the timeout' : `visible after ${r.visibleAfterMs} ms`}`,
+    )
   }
 }
 
@@ -113,7 +118,10 @@ async function demo(lab: Lab, without: ReadonlySet<ComponentKind>): Promise<void
     say('demo: each region has its Grey; admin endpoints:')
     for (const r of lab.plan.regions) {
       const url = `http://${r.grey.admin.host}:${r.grey.admin.port}`
-      const ready = await fetch(`${url}/readyz`).then((res) => res.status, () => 'down')
+      const ready = await fetch(`${url}/readyz`).then(
+        (res) => res.status,
+        () => 'down',
+      )
       say(`  ${r.name.padEnd(9)} ${url}/readyz → ${ready}   (no front ends yet)`)
     }
   }

@@ -34,7 +34,9 @@ export async function pgWriteVisibility(plan: LabPlan, timeoutMs = 10_000): Prom
   const writer = pgClient(plan, primary.pg.host, primary.pg.port)
   await Promise.all([writer.connect(), ...readers.map((r) => r.client.connect())])
   try {
-    await writer.query('CREATE TABLE IF NOT EXISTS grey_lab_demo (id bigserial PRIMARY KEY, note text, written_at timestamptz DEFAULT now())')
+    await writer.query(
+      'CREATE TABLE IF NOT EXISTS grey_lab_demo (id bigserial PRIMARY KEY, note text, written_at timestamptz DEFAULT now())',
+    )
     const s0 = Date.now()
     await writer.query("INSERT INTO grey_lab_demo (note) VALUES ('synchronous commit')")
     const syncCommitMs = Date.now() - s0
@@ -47,7 +49,11 @@ export async function pgWriteVisibility(plan: LabPlan, timeoutMs = 10_000): Prom
       readers.map(async ({ region, client }) => ({
         region: region.name,
         role: region.pgRole,
-        visibleAfterMs: await timeUntil(async () => (await client.query('SELECT 1 FROM grey_lab_demo WHERE id = $1', [id])).rowCount === 1, t0, timeoutMs),
+        visibleAfterMs: await timeUntil(
+          async () => (await client.query('SELECT 1 FROM grey_lab_demo WHERE id = $1', [id])).rowCount === 1,
+          t0,
+          timeoutMs,
+        ),
       })),
     )
     return { syncCommitMs, regions }
@@ -74,7 +80,11 @@ export async function cqlWriteVisibility(plan: LabPlan, timeoutMs = 10_000): Pro
       clients.map(async ({ region, client }) => ({
         region: region.name,
         role: `dc ${region.name}`,
-        visibleAfterMs: await timeUntil(async () => (await client.execute('SELECT v FROM grey_lab.kv WHERE k = ?', [key], opts)).rowLength === 1, t0, timeoutMs),
+        visibleAfterMs: await timeUntil(
+          async () => (await client.execute('SELECT v FROM grey_lab.kv WHERE k = ?', [key], opts)).rowLength === 1,
+          t0,
+          timeoutMs,
+        ),
       })),
     )
   } finally {

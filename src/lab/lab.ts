@@ -5,8 +5,27 @@ import { greyLabConfig } from './grey-lab-config.js'
 import { labWanPlan } from './wan/lab-wan-plan.js'
 import { endpointText, LAB_REGIONS, labPlan, reachFrom, regionPlan, type LabPlan, type RegionPlan } from './lab-plan.js'
 import { residentMb, spawnDetached, stopProcess, waitFor } from './lab-process.js'
-import { componentStatus, readLabState, writeLabState, type ComponentKind, type ComponentRecord, type ComponentStatus, type LabState } from './lab-state.js'
-import { checkPgCanReach, initPrimary, initStandby, pgDataDir, pgInitialised, pgLogTail, pgPid, startPg, stopPg, waitForStreaming } from './postgres-lab.js'
+import {
+  componentStatus,
+  readLabState,
+  writeLabState,
+  type ComponentKind,
+  type ComponentRecord,
+  type ComponentStatus,
+  type LabState,
+} from './lab-state.js'
+import {
+  checkPgCanReach,
+  initPrimary,
+  initStandby,
+  pgDataDir,
+  pgInitialised,
+  pgLogTail,
+  pgPid,
+  startPg,
+  stopPg,
+  waitForStreaming,
+} from './postgres-lab.js'
 import { startRedis } from './redis-lab.js'
 import { cassandraNodeDir, prepareLabCassandra, startLabCassandraNode, stopLabCassandraNode } from './lab-cassandra.js'
 
@@ -88,7 +107,9 @@ export class Lab {
     const pid = spawnDetached(process.execPath, [GREY_CLI, 'lab', 'wan', '--plan', planPath], { logPath: log })
     await waitFor('the WAN emulator control port', () => this.wanRequest('GET', '/state').then(() => true), 10_000)
     this.record('wan', null, pid, planPath, log, Date.now() - t0)
-    options.say(`wan                started in ${String(Date.now() - t0).padStart(6)} ms  pid ${pid} (${labWanPlan(this.plan).relays.length} relays)`)
+    options.say(
+      `wan                started in ${String(Date.now() - t0).padStart(6)} ms  pid ${pid} (${labWanPlan(this.plan).relays.length} relays)`,
+    )
   }
 
   private async startPostgres(options: LabUpOptions): Promise<void> {
@@ -105,7 +126,14 @@ export class Lab {
         }
         const pid = pgPid(plan, region.name)
         if (pid === null) throw new Error(`PostgreSQL ${region.name} did not start:\n${pgLogTail(plan, region.name)}`)
-        this.record('pg', region.name, pid, pgDataDir(plan, region.name), join(plan.dir, 'pg', region.name, 'postgres.log'), Date.now() - t0)
+        this.record(
+          'pg',
+          region.name,
+          pid,
+          pgDataDir(plan, region.name),
+          join(plan.dir, 'pg', region.name, 'postgres.log'),
+          Date.now() - t0,
+        )
       })
     }
     await waitForStreaming(plan)
@@ -114,7 +142,14 @@ export class Lab {
   private async startRedisNode(region: RegionPlan): Promise<void> {
     const t0 = Date.now()
     const pid = await startRedis(this.plan, region)
-    this.record('redis', region.name, pid, `${region.redis.host}:${region.redis.port}`, join(this.plan.dir, 'redis', region.name, 'redis.log'), Date.now() - t0)
+    this.record(
+      'redis',
+      region.name,
+      pid,
+      `${region.redis.host}:${region.redis.port}`,
+      join(this.plan.dir, 'redis', region.name, 'redis.log'),
+      Date.now() - t0,
+    )
   }
 
   private async startCassandra(region: RegionPlan): Promise<void> {
@@ -162,7 +197,14 @@ export class Lab {
   status(): ComponentReport[] {
     return Object.values(this.state.components).map((rec) => {
       const status = componentStatus(rec)
-      return { name: rec.name, status, pid: rec.pid, startMs: rec.startMs, rssMb: status === 'running' ? residentMb(rec.pid) : null, log: rec.log }
+      return {
+        name: rec.name,
+        status,
+        pid: rec.pid,
+        startMs: rec.startMs,
+        rssMb: status === 'running' ? residentMb(rec.pid) : null,
+        log: rec.log,
+      }
     })
   }
 
@@ -170,7 +212,9 @@ export class Lab {
     const rec = this.state.components[name]
     if (!rec) {
       const known = Object.keys(this.state.components).join(', ') || 'none (is the lab up?)'
-      throw new Error(`no lab component "${name}": use KIND:REGION with KIND one of pg, cassandra, redis, grey and REGION one of ${LAB_REGIONS.join(', ')}; running: ${known}`)
+      throw new Error(
+        `no lab component "${name}": use KIND:REGION with KIND one of pg, cassandra, redis, grey and REGION one of ${LAB_REGIONS.join(', ')}; running: ${known}`,
+      )
     }
     return rec
   }
@@ -258,7 +302,13 @@ export class Lab {
           plan.regions.flatMap((from) =>
             plan.regions
               .filter((to) => to !== from)
-              .map((to) => [`${from.name}->${to.name}`, { pg: endpointText(reachFrom(plan, from.name, to.name, 'pg')), cassandra: endpointText(reachFrom(plan, from.name, to.name, 'cql')) }]),
+              .map((to) => [
+                `${from.name}->${to.name}`,
+                {
+                  pg: endpointText(reachFrom(plan, from.name, to.name, 'pg')),
+                  cassandra: endpointText(reachFrom(plan, from.name, to.name, 'cql')),
+                },
+              ]),
           ),
         ),
       },
@@ -269,4 +319,3 @@ export class Lab {
     writeFileSync(join(this.plan.dir, 'lab.json'), `${JSON.stringify(this.labJson(), null, 2)}\n`)
   }
 }
-

@@ -11,7 +11,9 @@ const SUPERUSER = 'postgres'
 /** PostgreSQL refuses to run as root; as root the lab runs it as the Debian `postgres` user. */
 function pgOwner(): { uid: number; gid: number } | null {
   if (process.getuid?.() !== 0) return null
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'))
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'))
   const [, , uid, gid] = line?.split(':') ?? []
   if (!uid || !gid) throw new Error('running as root needs the "postgres" system user (from postgresql-15) to own the lab databases')
   return { uid: Number(uid), gid: Number(gid) }
@@ -52,12 +54,17 @@ export function checkPgCanReach(plan: LabPlan): void {
   if (!owner) return
   const r = spawnSync('test', ['-x', plan.dir], { uid: owner.uid, gid: owner.gid })
   if (r.status !== 0) {
-    throw new Error(`user "postgres" cannot enter ${plan.dir}; the lab keeps its databases there. Give the parent directories o+x or put the repository elsewhere`)
+    throw new Error(
+      `user "postgres" cannot enter ${plan.dir}; the lab keeps its databases there. Give the parent directories o+x or put the repository elsewhere`,
+    )
   }
 }
 
 const syncStandbyNames = (plan: LabPlan): string =>
-  `FIRST 1 (${plan.regions.filter((r) => r.pgRole === 'sync-standby').map((r) => `"${r.name}"`).join(', ')})`
+  `FIRST 1 (${plan.regions
+    .filter((r) => r.pgRole === 'sync-standby')
+    .map((r) => `"${r.name}"`)
+    .join(', ')})`
 
 function confLines(plan: LabPlan, region: RegionPlan): string {
   return [
@@ -99,7 +106,11 @@ export function pgInitialised(plan: LabPlan, region: string): boolean {
 export async function initPrimary(plan: LabPlan, region: RegionPlan): Promise<void> {
   ownedDir(pgRegionDir(plan, region.name))
   ownedDir(pgSocketDir(plan))
-  runAsPg('initdb', ['-D', pgDataDir(plan, region.name), '-U', SUPERUSER, '--no-locale', '-E', 'UTF8', '--auth-local=trust', '--auth-host=scram-sha-256'], 'initdb')
+  runAsPg(
+    'initdb',
+    ['-D', pgDataDir(plan, region.name), '-U', SUPERUSER, '--no-locale', '-E', 'UTF8', '--auth-local=trust', '--auth-host=scram-sha-256'],
+    'initdb',
+  )
   const data = pgDataDir(plan, region.name)
   appendFileSync(join(data, 'postgresql.conf'), `\n${confLines(plan, region)}`)
   writeFileSync(join(data, 'pg_hba.conf'), HBA)
@@ -129,14 +140,25 @@ export async function initStandby(plan: LabPlan, region: RegionPlan): Promise<vo
   const slot = region.name.replaceAll('-', '_')
   const conninfo = `host=${upstream.host} port=${upstream.port} user=${plan.replicationUser} password=${plan.replicationPassword} application_name=${region.name}`
   const data = pgDataDir(plan, region.name)
-  runAsPg('pg_basebackup', ['-d', conninfo, '-D', data, '-R', '-X', 'stream', '-C', '-S', slot, '--checkpoint=fast'], `pg_basebackup for ${region.name}`)
-  writeFileSync(join(data, 'postgresql.conf'), readFileSync(join(data, 'postgresql.conf'), 'utf8').replace(/# written by grey lab[\s\S]*$/, confLines(plan, region)))
+  runAsPg(
+    'pg_basebackup',
+    ['-d', conninfo, '-D', data, '-R', '-X', 'stream', '-C', '-S', slot, '--checkpoint=fast'],
+    `pg_basebackup for ${region.name}`,
+  )
+  writeFileSync(
+    join(data, 'postgresql.conf'),
+    readFileSync(join(data, 'postgresql.conf'), 'utf8').replace(/# written by grey lab[\s\S]*$/, confLines(plan, region)),
+  )
   appendFileSync(join(data, 'postgresql.auto.conf'), `primary_conninfo = '${conninfo}'\nprimary_slot_name = '${slot}'\n`)
   await startPg(plan, region.name)
 }
 
 export async function startPg(plan: LabPlan, region: string): Promise<void> {
-  runAsPg('pg_ctl', ['start', '-w', '-t', '120', '-D', pgDataDir(plan, region), '-l', pgLogPath(plan, region)], `starting PostgreSQL ${region}`)
+  runAsPg(
+    'pg_ctl',
+    ['start', '-w', '-t', '120', '-D', pgDataDir(plan, region), '-l', pgLogPath(plan, region)],
+    `starting PostgreSQL ${region}`,
+  )
 }
 
 /** `immediate` is how the lab kills a node: no checkpoint, like a crash. */
@@ -179,7 +201,9 @@ export async function waitForStreaming(plan: LabPlan, timeoutMs = 60_000): Promi
     async () => {
       const client = await superuserClient(plan, primary)
       try {
-        const { rows } = await client.query<{ application_name: string }>("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
+        const { rows } = await client.query<{ application_name: string }>(
+          "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
+        )
         const streaming = new Set(rows.map((r) => r.application_name))
         return want.every((w) => streaming.has(w)) ? true : null
       } finally {
@@ -190,4 +214,3 @@ export async function waitForStreaming(plan: LabPlan, timeoutMs = 60_000): Promi
     200,
   )
 }
-

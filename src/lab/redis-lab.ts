@@ -15,7 +15,24 @@ export async function startRedis(plan: LabPlan, region: RegionPlan): Promise<num
   mkdirSync(dir, { recursive: true })
   const pid = spawnDetached(
     'redis-server',
-    ['--bind', region.redis.host, '--port', String(region.redis.port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', '--protected-mode', 'yes'],
+    [
+      '--bind',
+      region.redis.host,
+      '--port',
+      String(region.redis.port),
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'yes',
+    ],
     { logPath: join(dir, 'redis.log'), cwd: dir },
   )
   await waitFor(`redis ${region.name} on ${region.redis.port}`, () => redisPing(region.redis.host, region.redis.port), 15_000)

@@ -101,9 +101,11 @@ t.test('cassandra.yaml: addresses, DC wiring and auth as the lab needs them', as
     t.equal(doc.native_transport_port, 9042)
     t.equal(doc.storage_port, 7000)
     t.equal(doc.endpoint_snitch, 'GossipingPropertyFileSnitch')
-    t.same(doc.seed_provider, [
-      { class_name: 'org.apache.cassandra.locator.SimpleSeedProvider', parameters: [{ seeds: c.seeds }] },
-    ], `${c.name}: seeds are the us-east broadcast address`)
+    t.same(
+      doc.seed_provider,
+      [{ class_name: 'org.apache.cassandra.locator.SimpleSeedProvider', parameters: [{ seeds: c.seeds }] }],
+      `${c.name}: seeds are the us-east broadcast address`,
+    )
     t.same(doc.authenticator, { class_name: 'org.apache.cassandra.auth.PasswordAuthenticator' })
     t.same(doc.authorizer, { class_name: 'org.apache.cassandra.auth.CassandraAuthorizer' })
     t.same(doc.data_file_directories, ['/srv/lab/eu-west/data/data'])
@@ -131,22 +133,30 @@ t.test('java arguments: heap, every jvm17 add-opens/add-exports, config files, m
   t.ok(expected.length >= 20, 'the reference list is not empty')
   const given = new Set([...optionPairs(args, '--add-opens'), ...optionPairs(args, '--add-exports')])
   for (const line of expected) t.ok(given.has(line), line)
-  for (const flag of ['-Xms768m', '-Xmx768m', '-XX:+UseG1GC', '-Djdk.attach.allowAttachSelf=true',
+  for (const flag of [
+    '-Xms768m',
+    '-Xmx768m',
+    '-XX:+UseG1GC',
+    '-Djdk.attach.allowAttachSelf=true',
     '-Dcassandra.config=file:///srv/lab/us-east/conf/cassandra.yaml',
     '-Dcassandra-rackdc.properties=file:///srv/lab/us-east/conf/cassandra-rackdc.properties',
     '-Dlogback.configurationFile=file:///srv/lab/us-east/conf/logback.xml',
     '-Dcassandra.storagedir=/srv/lab/us-east/data',
     '-Dcassandra.jmx.local.port=7209',
     '-Dcassandra.skip_wait_for_gossip_to_settle=0',
-    `-javaagent:${LIB_DIR}/jamm-0.4.0.jar`]) {
+    `-javaagent:${LIB_DIR}/jamm-0.4.0.jar`,
+  ]) {
     t.ok(args.includes(flag), flag)
   }
   t.equal(args.at(-1), CASSANDRA_MAIN_CLASS, 'main class last')
   t.equal(args[args.indexOf('-cp') + 1], `/srv/lab/us-east/conf:${LIB_DIR}/*`, 'classpath: conf dir, then every jar')
-  t.notOk(cassandraJavaArgs(labSpec(0, '/srv/lab')).some((a) => a.startsWith('-Dcassandra.jmx')), 'no jmxPort → no JMX')
+  t.notOk(
+    cassandraJavaArgs(labSpec(0, '/srv/lab')).some((a) => a.startsWith('-Dcassandra.jmx')),
+    'no jmxPort → no JMX',
+  )
 })
 
-t.test('stopCassandraNode never signals a process that is not the node\'s Cassandra', async (t) => {
+t.test("stopCassandraNode never signals a process that is not the node's Cassandra", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'grey-cassandra-pid-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   writeFileSync(join(dir, 'cassandra.pid'), `${process.pid}\n`)
@@ -244,30 +254,46 @@ t.test('two real nodes in two DCs replicate through NetworkTopologyStrategy', as
   await westClient.connect()
 
   const peers = (await eastClient.execute('SELECT peer, data_center, rack FROM system.peers')).rows
-  t.same(peers.map((r) => [String(r.get('peer')), r.get('data_center'), r.get('rack')]),
-    [[west.broadcastAddress, 'eu-west', 'rack1']], 'us-east sees eu-west in system.peers')
-  for (const [name, client] of [['us-east', eastClient], ['eu-west', westClient]] as const) {
-    const hosts = client.hosts.values().map((h) => ({ address: h.address, dc: h.datacenter, up: h.isUp() }))
+  t.same(
+    peers.map((r) => [String(r.get('peer')), r.get('data_center'), r.get('rack')]),
+    [[west.broadcastAddress, 'eu-west', 'rack1']],
+    'us-east sees eu-west in system.peers',
+  )
+  for (const [name, client] of [
+    ['us-east', eastClient],
+    ['eu-west', westClient],
+  ] as const) {
+    const hosts = client.hosts
+      .values()
+      .map((h) => ({ address: h.address, dc: h.datacenter, up: h.isUp() }))
       .sort((a, b) => a.address.localeCompare(b.address))
-    t.same(hosts, [
-      { address: `${east.listenAddress}:9042`, dc: 'us-east', up: true },
-      { address: `${west.listenAddress}:9042`, dc: 'eu-west', up: true },
-    ], `driver metadata through ${name}: both nodes UP, one per DC`)
+    t.same(
+      hosts,
+      [
+        { address: `${east.listenAddress}:9042`, dc: 'us-east', up: true },
+        { address: `${west.listenAddress}:9042`, dc: 'eu-west', up: true },
+      ],
+      `driver metadata through ${name}: both nodes UP, one per DC`,
+    )
   }
 
   await prepareLabKeyspace(`${east.listenAddress}:${east.nativePort}`, east.datacenter, ['us-east', 'eu-west'])
   await prepareLabKeyspace(`${west.listenAddress}:${west.nativePort}`, west.datacenter, ['us-east', 'eu-west'])
   t.pass('prepareLabKeyspace ran through us-east, then again (idempotent) through eu-west')
-  const replication = async (keyspace: string): Promise<unknown> => (await westClient.execute(
-    'SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?', [keyspace], { prepare: true },
-  )).first()?.get('replication')
+  const replication = async (keyspace: string): Promise<unknown> =>
+    (await westClient.execute('SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?', [keyspace], { prepare: true }))
+      .first()
+      ?.get('replication')
   const oneReplicaPerDc = { class: 'org.apache.cassandra.locator.NetworkTopologyStrategy', 'us-east': '1', 'eu-west': '1' }
   t.same(await replication(LAB_KEYSPACE), oneReplicaPerDc, 'eu-west sees grey_lab with one replica per DC')
   t.same(await replication('system_auth'), oneReplicaPerDc, 'system_auth has one replica per DC')
 
   // A CREATE KEYSPACE reads the creator's permissions at LOCAL_ONE: it works in a DC only if
   // system_auth has a replica there that holds the data (see replicateLabAuth).
-  for (const [dc, client] of [['us_east', eastClient], ['eu_west', westClient]] as const) {
+  for (const [dc, client] of [
+    ['us_east', eastClient],
+    ['eu_west', westClient],
+  ] as const) {
     const probe = `grey_auth_probe_${dc}`
     await client.execute(`CREATE KEYSPACE ${probe} WITH replication = {'class': 'NetworkTopologyStrategy', 'us-east': 1}`)
     await client.execute(`DROP KEYSPACE ${probe}`)

@@ -27,7 +27,9 @@ t.teardown(async () => {
 })
 
 t.test('three Cassandra 5.0 nodes, one DC per region, report start time and memory', async (t) => {
-  const status = JSON.parse(labCli('status', '--json')) as { components: Array<{ name: string; status: string; startMs: number; rssMb: number | null }> }
+  const status = JSON.parse(labCli('status', '--json')) as {
+    components: Array<{ name: string; status: string; startMs: number; rssMb: number | null }>
+  }
   for (const dc of regions) {
     const node = status.components.find((c) => c.name === `cassandra:${dc}`)
     t.equal(node?.status, 'running', `cassandra:${dc} running`)
@@ -36,10 +38,17 @@ t.test('three Cassandra 5.0 nodes, one DC per region, report start time and memo
   const local = (await client('us-east').execute('SELECT data_center, release_version FROM system.local')).first()
   t.equal(local.get('data_center'), 'us-east')
   t.match(local.get('release_version') as string, /^5\.0\./)
-  const peers = (await client('us-east').execute('SELECT data_center FROM system.peers')).rows.map((r) => r.get('data_center') as string).sort()
+  const peers = (await client('us-east').execute('SELECT data_center FROM system.peers')).rows
+    .map((r) => r.get('data_center') as string)
+    .sort()
   t.same(peers, ['ap-south', 'eu-west'])
   const ks = (await client('ap-south').execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'grey_lab'")).first()
-  t.same(ks.get('replication'), { class: 'org.apache.cassandra.locator.NetworkTopologyStrategy', 'us-east': '1', 'eu-west': '1', 'ap-south': '1' })
+  t.same(ks.get('replication'), {
+    class: 'org.apache.cassandra.locator.NetworkTopologyStrategy',
+    'us-east': '1',
+    'eu-west': '1',
+    'ap-south': '1',
+  })
 })
 
 t.test('a LOCAL_ONE write in us-east reaches ap-south after the internode one-way delay', async (t) => {
@@ -65,12 +74,42 @@ t.test('a LOCAL_ONE write in us-east reaches ap-south after the internode one-wa
 t.test('LOCAL_QUORUM in ap-south works while ap-south is partitioned; EACH_QUORUM does not', async (t) => {
   labCli('partition', 'ap-south')
   const key = `partitioned-${Date.now()}`
-  await client('ap-south').execute('INSERT INTO grey_lab.kv (k, v) VALUES (?, ?)', [key, 'local'], { prepare: true, consistency: types.consistencies.localQuorum })
-  const row = (await client('ap-south').execute('SELECT v FROM grey_lab.kv WHERE k = ?', [key], { prepare: true, consistency: types.consistencies.localOne })).first()
+  await client('ap-south').execute('INSERT INTO grey_lab.kv (k, v) VALUES (?, ?)', [key, 'local'], {
+    prepare: true,
+    consistency: types.consistencies.localQuorum,
+  })
+  const row = (
+    await client('ap-south').execute('SELECT v FROM grey_lab.kv WHERE k = ?', [key], {
+      prepare: true,
+      consistency: types.consistencies.localOne,
+    })
+  ).first()
   t.equal(row?.get('v'), 'local')
   await t.rejects(
-    client('ap-south').execute('INSERT INTO grey_lab.kv (k, v) VALUES (?, ?)', [key, 'everywhere'], { prepare: true, consistency: types.consistencies.eachQuorum, readTimeout: 15_000 }),
+    client('ap-south').execute('INSERT INTO grey_lab.kv (k, v) VALUES (?, ?)', [key, 'everywhere'], {
+      prepare: true,
+      consistency: types.consistencies.eachQuorum,
+      readTimeout: 15_000,
+    }),
     'EACH_QUORUM needs the other DCs, which are cut off',
   )
   labCli('heal')
+})
+
+t.test("the lab's demo shows a write reaching every region after its one-way delay", async (t) => {
+  const out = labCli('up', '--demo')
+  t.notMatch(out, /started in/, 'the lab was already up: up --demo only runs the demo')
+  const after = (section: string, region: string): number => {
+    const m = new RegExp(`${section}[\\s\\S]*?\\n\\s+${region}\\s+.*visible after (\\d+) ms`).exec(out)
+    return m ? Number(m[1]) : NaN
+  }
+  const pgSection = 'PostgreSQL primary in us-east'
+  const cqlSection = 'Cassandra write at LOCAL_ONE'
+  t.ok(after(pgSection, 'eu-west') >= 40, `PostgreSQL eu-west after ${after(pgSection, 'eu-west')} ms`)
+  t.ok(after(pgSection, 'ap-south') >= 90, `PostgreSQL ap-south after ${after(pgSection, 'ap-south')} ms`)
+  t.ok(after(cqlSection, 'eu-west') >= 40, `Cassandra eu-west after ${after(cqlSection, 'eu-west')} ms`)
+  t.ok(after(cqlSection, 'ap-south') >= 90, `Cassandra ap-south after ${after(cqlSection, 'ap-south')} ms`)
+  t.match(out, /a synchronous commit, which waits for eu-west, took (\d+) ms/)
+  t.match(out, /us-east\s+http:\/\/127\.0\.0\.1:\d+\/readyz → 200/)
+  t.comment(out.slice(out.indexOf('demo:')))
 })

@@ -8,7 +8,11 @@ import { GREY, ROOT } from '../fixtures/test-lab.js'
 
 // Its own lab (slot 2) so that killing and stopping components cannot disturb the shared test lab.
 const dir = join(ROOT, '.lab-test-lifecycle')
-interface Component { name: string; status: string; pid: number }
+interface Component {
+  name: string
+  status: string
+  pid: number
+}
 
 function lab(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [GREY, 'lab', ...args, '--dir', dir], { encoding: 'utf8', timeout: 300_000 })
@@ -39,7 +43,10 @@ t.test('up starts every component and reports what it started', async (t) => {
   }
   const all = components()
   t.equal(all.length, 10, 'wan + 3 × (pg, redis, grey)')
-  t.ok(all.every((c) => c.status === 'running'), 'all running')
+  t.ok(
+    all.every((c) => c.status === 'running'),
+    'all running',
+  )
 })
 
 t.test('up a second time is safe: nothing restarts', async (t) => {
@@ -47,7 +54,10 @@ t.test('up a second time is safe: nothing restarts', async (t) => {
   const again = lab('up', '--without', 'cassandra')
   t.equal(again.status, 0, again.stderr)
   t.notMatch(again.stdout, /started in/, 'nothing was started')
-  t.same(components().map((c) => `${c.name}/${c.pid}`), before)
+  t.same(
+    components().map((c) => `${c.name}/${c.pid}`),
+    before,
+  )
 })
 
 t.test('status tells a killed component from a crashed one, and restart brings both back', async (t) => {
@@ -72,9 +82,18 @@ t.test('kill pg:ap-south crashes the standby; restart resumes streaming', async 
   const restart = lab('restart', 'pg:ap-south')
   t.equal(restart.status, 0, restart.stderr)
   t.equal(byName('pg:ap-south')?.status, 'running')
-  const labJson = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) as { regions: Record<string, { pg: { direct: string } }>; pg: { user: string; password: string; database: string } }
+  const labJson = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) as {
+    regions: Record<string, { pg: { direct: string } }>
+    pg: { user: string; password: string; database: string }
+  }
   const [host, port] = labJson.regions['us-east']!.pg.direct.split(':')
-  const primary = new pg.Client({ host, port: Number(port), user: labJson.pg.user, password: labJson.pg.password, database: labJson.pg.database })
+  const primary = new pg.Client({
+    host,
+    port: Number(port),
+    user: labJson.pg.user,
+    password: labJson.pg.password,
+    database: labJson.pg.database,
+  })
   await primary.connect()
   const deadline = Date.now() + 15_000
   let state = ''

@@ -41,14 +41,23 @@ cluster:
 const admin = `http://127.0.0.1:${adminPort}`
 
 async function startProxy(env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [GREY, 'proxy', '--config', configPath], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [GREY, 'proxy', '--config', configPath], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()))
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()))
   const deadline = Date.now() + 10_000
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`grey proxy exited early: ${out}`)
-    if (await fetch(`${admin}/healthz`).then((r) => r.ok, () => false)) return { child, output: () => out }
+    if (
+      await fetch(`${admin}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { child, output: () => out }
     await new Promise((r) => setTimeout(r, 50))
   }
   child.kill('SIGKILL')
@@ -65,9 +74,16 @@ t.test('grey proxy serves /healthz, /readyz, /metrics and a token-guarded /statu
   t.match(metrics, /grey_process_resident_memory_bytes \d/)
   t.equal((await fetch(`${admin}/status`)).status, 401, 'no token → 401')
   t.equal((await fetch(`${admin}/status`, { headers: { authorization: 'Bearer wrong-token-0123456789ab' } })).status, 401)
-  const status = (await (await fetch(`${admin}/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<string, unknown>
+  const status = (await (await fetch(`${admin}/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<
+    string,
+    unknown
+  >
   t.equal(status.region, 'us-east')
-  t.same(status.cluster, { name: 'grey', primary_region: 'us-east', regions: { 'us-east': { role: 'primary' }, 'eu-west': { role: 'secondary' } } })
+  t.same(status.cluster, {
+    name: 'grey',
+    primary_region: 'us-east',
+    regions: { 'us-east': { role: 'primary' }, 'eu-west': { role: 'secondary' } },
+  })
   t.equal((await fetch(`${admin}/nope`)).status, 404)
   t.equal((await fetch(`${admin}/metrics`, { method: 'POST' })).status, 405)
   const firstLine = JSON.parse(output().split('\n')[0]!) as Record<string, unknown>
@@ -84,7 +100,14 @@ t.test('SIGTERM drains and exits 0', async (t) => {
   t.ok(Date.now() - t0 < 2000, 'well inside the drain timeout with no sessions open')
   t.match(output(), /"msg":"draining: no new connections"/)
   t.match(output(), /"msg":"drained"/)
-  t.equal(await fetch(`${admin}/healthz`).then(() => 'up', () => 'down'), 'down', 'the admin port is closed')
+  t.equal(
+    await fetch(`${admin}/healthz`).then(
+      () => 'up',
+      () => 'down',
+    ),
+    'down',
+    'the admin port is closed',
+  )
 })
 
 t.test('GREY_* environment variables override config keys', async (t) => {

@@ -79,7 +79,11 @@ t.teardown(async () => {
 const EU_WEST_HANDSHAKE = Buffer.from('ca552dfa0d0c0c05067f1502021b58', 'hex').toString('latin1')
 
 t.test('a round trip through a relay takes twice the one-way delay', async (t) => {
-  for (const [port, oneWay] of [[euRelay, 40], [apRelay, 90], [sharedRelay, 75]] as const) {
+  for (const [port, oneWay] of [
+    [euRelay, 40],
+    [apRelay, 90],
+    [sharedRelay, 75],
+  ] as const) {
     const s = await connect(port)
     // The shared relay learns the caller (eu-west → ap-south: 75 ms) from the handshake.
     const first = await echoMs(s, port === sharedRelay ? EU_WEST_HANDSHAKE : 'warm-up', 6000)
@@ -155,7 +159,19 @@ t.test('partitions survive a restart of the emulator (kept in its state file)', 
 
 t.test('a refused upstream closes the client after the one-way delay', async (t) => {
   const deadPort = await freePort()
-  const deadPlan: WanPlan = { ...plan, relays: [{ name: 'dead', listen: { host: '127.0.0.1', port: await freePort() }, target: { host: '127.0.0.1', port: deadPort }, from: 'us-east', to: 'eu-west' }], control: { host: '127.0.0.1', port: await freePort() } }
+  const deadPlan: WanPlan = {
+    ...plan,
+    relays: [
+      {
+        name: 'dead',
+        listen: { host: '127.0.0.1', port: await freePort() },
+        target: { host: '127.0.0.1', port: deadPort },
+        from: 'us-east',
+        to: 'eu-west',
+      },
+    ],
+    control: { host: '127.0.0.1', port: await freePort() },
+  }
   const deadWan = new WanEmulator(deadPlan, pino({ level: 'silent' }))
   await deadWan.start()
   const s = await connect(deadPlan.relays[0]!.listen.port)

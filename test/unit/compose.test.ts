@@ -5,7 +5,10 @@ import { parse } from 'yaml'
 import { loadConfig } from '../../src/config/load-config.js'
 import { ROOT } from '../fixtures/test-lab.js'
 
-interface ComposeService { build?: { context: string; dockerfile: string }; environment?: Record<string, string> }
+interface ComposeService {
+  build?: { context: string; dockerfile: string }
+  environment?: Record<string, string>
+}
 const compose = parse(readFileSync(join(ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, ComposeService> }
 
 t.test("compose's Grey gets a valid configuration from the example file plus its environment", async (t) => {

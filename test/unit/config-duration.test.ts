@@ -1,5 +1,5 @@
-import t from 'tap';
-import { parseDurationMs } from '../../src/config/duration.js';
+import t from 'tap'
+import { parseDurationMs } from '../../src/config/duration.js'
 
 const valid: [input: string | number, ms: number][] = [
   ['500ms', 500],
@@ -18,10 +18,10 @@ const valid: [input: string | number, ms: number][] = [
   [' 2s ', 2_000],
   [750, 750],
   [0, 0],
-];
+]
 
 for (const [input, ms] of valid) {
-  t.equal(parseDurationMs(input), ms, `${JSON.stringify(input)} is ${ms} ms`);
+  t.equal(parseDurationMs(input), ms, `${JSON.stringify(input)} is ${ms} ms`)
 }
 
 const invalid: (string | number)[] = [
@@ -42,13 +42,17 @@ const invalid: (string | number)[] = [
   -1,
   Number.NaN,
   Number.POSITIVE_INFINITY,
-];
+]
 
 for (const input of invalid) {
-  t.throws(() => parseDurationMs(input), { name: 'RangeError', message: /^invalid duration / }, `rejects ${JSON.stringify(input) ?? String(input)}`);
+  t.throws(
+    () => parseDurationMs(input),
+    { name: 'RangeError', message: /^invalid duration / },
+    `rejects ${JSON.stringify(input) ?? String(input)}`,
+  )
 }
 
 t.throws(() => parseDurationMs('fast'), {
   message: 'invalid duration "fast": expected a number with a unit (ms, s, m, h), like "500ms" or "1.5s"',
-});
-t.throws(() => parseDurationMs(-1), { message: 'invalid duration -1: expected a non-negative number of milliseconds' });
+})
+t.throws(() => parseDurationMs(-1), { message: 'invalid duration -1: expected a non-negative number of milliseconds' })

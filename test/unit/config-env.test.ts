@@ -1,16 +1,16 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import t from 'tap';
-import { ConfigError, formatConfigProblem } from '../../src/config/config-error.js';
-import { parseConfig } from '../../src/config/load-config.js';
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { ConfigError, formatConfigProblem } from '../../src/config/config-error.js'
+import { parseConfig } from '../../src/config/load-config.js'
 
-const exampleText = readFileSync(fileURLToPath(new URL('../../src/config/grey.example.yaml', import.meta.url)), 'utf8');
-const minimalText = readFileSync(fileURLToPath(new URL('../fixtures/config/minimal.yaml', import.meta.url)), 'utf8');
+const exampleText = readFileSync(fileURLToPath(new URL('../../src/config/grey.example.yaml', import.meta.url)), 'utf8')
+const minimalText = readFileSync(fileURLToPath(new URL('../fixtures/config/minimal.yaml', import.meta.url)), 'utf8')
 
 function problemsOf(text: string, env: NodeJS.ProcessEnv): string[] {
-  const error = t.throws(() => parseConfig(text, env, 'grey.yaml'));
-  t.type(error, ConfigError);
-  return (error as ConfigError).problems.map(formatConfigProblem);
+  const error = t.throws(() => parseConfig(text, env, 'grey.yaml'))
+  t.type(error, ConfigError)
+  return (error as ConfigError).problems.map(formatConfigProblem)
 }
 
 t.test('overrides set values of every kind', async (t) => {
@@ -25,19 +25,19 @@ t.test('overrides set values of every kind', async (t) => {
     GREY_CLUSTER__POSTGRES__PASSWORD: 'p@ss: word #1',
     GREY_ADMIN__TOKEN: '@token-that-yaml-would-reject',
     GREY_CONSENSUS__RAFT__PEERS__0__ADDRESS: '10.0.0.5:7400',
-  });
-  t.equal(config.consensus.raft.election_timeout, 700, 'a duration');
-  t.equal(config.proxy.region, 'eu-west');
-  t.equal(config.proxy.instance_id, 'grey-eu-west', 'derived defaults follow the override');
-  t.equal(config.routing.default_consistency, 'strong');
-  t.equal(config.cluster.regions['us-east']?.databases.postgres?.port, 6543, 'a number, in a dashed region');
-  t.strictSame(config.routing.writing_functions, ['nextval', 'setval', 'next_invoice_no'], 'a flow list');
-  t.equal(config.failover.allow_data_loss, true, 'a boolean');
-  t.equal(config.cluster.regions['eu-west']?.latency_ms['us-east'], 41, 'dashed keys at two levels');
-  t.equal(config.cluster.postgres.password, 'p@ss: word #1', 'text that is no scalar stays literal');
-  t.equal(config.admin.token, '@token-that-yaml-would-reject', 'text YAML cannot read stays literal');
-  t.equal(config.consensus.raft.peers[0]?.address, '10.0.0.5:7400', 'a list index');
-});
+  })
+  t.equal(config.consensus.raft.election_timeout, 700, 'a duration')
+  t.equal(config.proxy.region, 'eu-west')
+  t.equal(config.proxy.instance_id, 'grey-eu-west', 'derived defaults follow the override')
+  t.equal(config.routing.default_consistency, 'strong')
+  t.equal(config.cluster.regions['us-east']?.databases.postgres?.port, 6543, 'a number, in a dashed region')
+  t.strictSame(config.routing.writing_functions, ['nextval', 'setval', 'next_invoice_no'], 'a flow list')
+  t.equal(config.failover.allow_data_loss, true, 'a boolean')
+  t.equal(config.cluster.regions['eu-west']?.latency_ms['us-east'], 41, 'dashed keys at two levels')
+  t.equal(config.cluster.postgres.password, 'p@ss: word #1', 'text that is no scalar stays literal')
+  t.equal(config.admin.token, '@token-that-yaml-would-reject', 'text YAML cannot read stays literal')
+  t.equal(config.consensus.raft.peers[0]?.address, '10.0.0.5:7400', 'a list index')
+})
 
 t.test('the cluster role of a dashed region, by underscore', async (t) => {
   const config = parseConfig(exampleText, {
@@ -47,15 +47,15 @@ t.test('the cluster role of a dashed region, by underscore', async (t) => {
     GREY_CLUSTER__REGIONS__EU_WEST__DATABASES__POSTGRES__ROLE: 'primary',
     GREY_CLUSTER__REGIONS__US_EAST__DATABASES__POSTGRES__ROLE: 'sync-standby',
     GREY_REPLICATION__POSTGRES__SYNCHRONOUS_STANDBYS: '[us-east]',
-  });
-  t.equal(config.cluster.primary_region, 'eu-west');
-  t.equal(config.cluster.regions['eu-west']?.role, 'primary');
-  t.equal(config.cluster.regions['us-east']?.role, 'secondary');
-  t.strictSame(Object.keys(config.cluster.regions), ['us-east', 'eu-west', 'ap-south'], 'no new region appeared');
-});
+  })
+  t.equal(config.cluster.primary_region, 'eu-west')
+  t.equal(config.cluster.regions['eu-west']?.role, 'primary')
+  t.equal(config.cluster.regions['us-east']?.role, 'secondary')
+  t.strictSame(Object.keys(config.cluster.regions), ['us-east', 'eu-west', 'ap-south'], 'no new region appeared')
+})
 
 t.test('variables that are not config paths are ignored', async (t) => {
-  const plain = parseConfig(minimalText, {});
+  const plain = parseConfig(minimalText, {})
   const config = parseConfig(minimalText, {
     GREY_LAB_DIR: '/tmp/lab',
     GREY_NOT_A_SECTION__X: '1',
@@ -64,9 +64,9 @@ t.test('variables that are not config paths are ignored', async (t) => {
     PROXY__REGION: 'elsewhere',
     grey_proxy__region: 'elsewhere',
     GREY_PROXY__REGION: undefined,
-  });
-  t.strictSame(config, plain);
-});
+  })
+  t.strictSame(config, plain)
+})
 
 t.test('sections and mappings missing from the file are created', async (t) => {
   const config = parseConfig(`${minimalText}admin:\n`, {
@@ -75,20 +75,20 @@ t.test('sections and mappings missing from the file are created', async (t) => {
     GREY_PROXY__LISTEN__PG: '127.0.0.1:6432',
     GREY_CONSENSUS__RAFT__PEERS__0__ID: 'solo',
     GREY_CONSENSUS__RAFT__PEERS__0__ADDRESS: '127.0.0.1:7400',
-  });
-  t.equal(config.admin.token, 'a-token-of-enough-length', 'under a null section');
-  t.strictSame(config.routing.rules, [{ match: { table: 'orders' }, consistency: 'strong' }], 'appended to a missing list');
-  t.equal(config.proxy.listen.pg, '127.0.0.1:6432');
-  t.strictSame(config.consensus.raft.peers, [{ id: 'solo', address: '127.0.0.1:7400' }], 'three levels created');
-});
+  })
+  t.equal(config.admin.token, 'a-token-of-enough-length', 'under a null section')
+  t.strictSame(config.routing.rules, [{ match: { table: 'orders' }, consistency: 'strong' }], 'appended to a missing list')
+  t.equal(config.proxy.listen.pg, '127.0.0.1:6432')
+  t.strictSame(config.consensus.raft.peers, [{ id: 'solo', address: '127.0.0.1:7400' }], 'three levels created')
+})
 
 t.test('the more specific variable wins', async (t) => {
   const config = parseConfig(minimalText, {
     GREY_PROXY__LISTEN__PG: '127.0.0.1:3333',
     GREY_PROXY__LISTEN: '{pg: "127.0.0.1:1111", cql: "127.0.0.1:2222"}',
-  });
-  t.strictSame(config.proxy.listen, { pg: '127.0.0.1:3333', cql: '127.0.0.1:2222' });
-});
+  })
+  t.strictSame(config.proxy.listen, { pg: '127.0.0.1:3333', cql: '127.0.0.1:2222' })
+})
 
 const errorCases: { name: string; env: NodeJS.ProcessEnv; problems: string[] }[] = [
   {
@@ -142,7 +142,9 @@ const errorCases: { name: string; env: NodeJS.ProcessEnv; problems: string[] }[]
   {
     name: 'a key inherited from Object.prototype is still unknown',
     env: { GREY_PROXY__CONSTRUCTOR__NAME: 'x' },
-    problems: ['env GREY_PROXY__CONSTRUCTOR__NAME: proxy.constructor: expected a known key (region | instance_id | listen | drain_timeout | log_level), found unknown key "constructor"'],
+    problems: [
+      'env GREY_PROXY__CONSTRUCTOR__NAME: proxy.constructor: expected a known key (region | instance_id | listen | drain_timeout | log_level), found unknown key "constructor"',
+    ],
   },
   {
     name: 'a value under a mapping set by a shallower variable',
@@ -160,15 +162,15 @@ const errorCases: { name: string; env: NodeJS.ProcessEnv; problems: string[] }[]
       'grey.yaml: failover.failover_after: expected a duration like "500ms", found "soon"',
     ],
   },
-];
+]
 
 for (const { name, env, problems } of errorCases) {
   t.test(name, async (t) => {
-    const text = name.includes('file and the environment') ? exampleText.replace('failover_after: 2s', 'failover_after: soon') : exampleText;
-    t.strictSame(problemsOf(text, env), problems);
-  });
+    const text = name.includes('file and the environment') ? exampleText.replace('failover_after: 2s', 'failover_after: soon') : exampleText
+    t.strictSame(problemsOf(text, env), problems)
+  })
 }
 
 t.test('overrides are not applied to a file that is not a mapping', async (t) => {
-  t.strictSame(problemsOf('[1, 2]', { GREY_PROXY__REGION: 'us-east' }), ['grey.yaml: expected a mapping, found [1,2]']);
-});
+  t.strictSame(problemsOf('[1, 2]', { GREY_PROXY__REGION: 'us-east' }), ['grey.yaml: expected a mapping, found [1,2]'])
+})

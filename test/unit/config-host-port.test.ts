@@ -1,5 +1,5 @@
-import t from 'tap';
-import { formatHostPort, hostPort, HostPortError } from '../../src/config/host-port.js';
+import t from 'tap'
+import { formatHostPort, hostPort, HostPortError } from '../../src/config/host-port.js'
 
 const valid: [text: string, defaultPort: number | undefined, host: string, port: number][] = [
   ['127.0.0.1:6432', undefined, '127.0.0.1', 6432],
@@ -11,10 +11,10 @@ const valid: [text: string, defaultPort: number | undefined, host: string, port:
   ['127.0.1.1', 9042, '127.0.1.1', 9042],
   ['127.0.1.1:9142', 9042, '127.0.1.1', 9142],
   ['[::1]', 9042, '::1', 9042],
-];
+]
 
 for (const [text, defaultPort, host, port] of valid) {
-  t.strictSame(hostPort(text, defaultPort), { host, port }, `${text} (default port ${defaultPort})`);
+  t.strictSame(hostPort(text, defaultPort), { host, port }, `${text} (default port ${defaultPort})`)
 }
 
 const invalid: [text: string, reason: string][] = [
@@ -30,19 +30,19 @@ const invalid: [text: string, reason: string][] = [
   ['[::1:6432', 'expected an IPv6 address in brackets, like "[::1]:6432"'],
   ['[not-ipv6]:6432', 'expected an IPv6 address in brackets, like "[::1]:6432"'],
   ['[::1]6432', 'expected ":port" after "]"'],
-];
+]
 
 for (const [text, reason] of invalid) {
-  t.throws(() => hostPort(text), new HostPortError(text, reason), `rejects ${text}: ${reason}`);
+  t.throws(() => hostPort(text), new HostPortError(text, reason), `rejects ${text}: ${reason}`)
 }
 
 t.test('the error names the text and the reason', async (t) => {
-  const error = t.throws(() => hostPort('localhost'));
-  t.type(error, HostPortError);
-  t.equal((error as HostPortError).message, 'invalid address "localhost": missing ":port"');
-  t.equal((error as HostPortError).reason, 'missing ":port"');
-  t.equal((error as HostPortError).name, 'HostPortError');
-});
+  const error = t.throws(() => hostPort('localhost'))
+  t.type(error, HostPortError)
+  t.equal((error as HostPortError).message, 'invalid address "localhost": missing ":port"')
+  t.equal((error as HostPortError).reason, 'missing ":port"')
+  t.equal((error as HostPortError).name, 'HostPortError')
+})
 
-t.equal(formatHostPort({ host: '127.0.0.1', port: 6432 }), '127.0.0.1:6432');
-t.equal(formatHostPort({ host: '::1', port: 9042 }), '[::1]:9042', 'IPv6 gets its brackets back');
+t.equal(formatHostPort({ host: '127.0.0.1', port: 6432 }), '127.0.0.1:6432')
+t.equal(formatHostPort({ host: '::1', port: 9042 }), '[::1]:9042', 'IPv6 gets its brackets back')

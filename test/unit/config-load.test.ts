@@ -1,84 +1,84 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import t from 'tap';
-import { parseDocument } from 'yaml';
-import { z } from 'zod';
-import { ConfigError, formatConfigProblem } from '../../src/config/config-error.js';
-import { configErrorMap } from '../../src/config/config-error-map.js';
-import { ConfigSchema } from '../../src/config/config-schema.js';
-import { loadConfig, parseConfig } from '../../src/config/load-config.js';
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { parseDocument } from 'yaml'
+import { z } from 'zod'
+import { ConfigError, formatConfigProblem } from '../../src/config/config-error.js'
+import { configErrorMap } from '../../src/config/config-error-map.js'
+import { ConfigSchema } from '../../src/config/config-schema.js'
+import { loadConfig, parseConfig } from '../../src/config/load-config.js'
 
-const examplePath = fileURLToPath(new URL('../../src/config/grey.example.yaml', import.meta.url));
-const minimalPath = fileURLToPath(new URL('../fixtures/config/minimal.yaml', import.meta.url));
-const exampleText = readFileSync(examplePath, 'utf8');
+const examplePath = fileURLToPath(new URL('../../src/config/grey.example.yaml', import.meta.url))
+const minimalPath = fileURLToPath(new URL('../fixtures/config/minimal.yaml', import.meta.url))
+const exampleText = readFileSync(examplePath, 'utf8')
 
 /** The problems of a config that must fail, as the lines the user sees. */
 function problemsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
   try {
-    parseConfig(text, env, 'grey.yaml');
+    parseConfig(text, env, 'grey.yaml')
   } catch (error) {
-    if (error instanceof ConfigError) return error.problems.map(formatConfigProblem);
-    throw error;
+    if (error instanceof ConfigError) return error.problems.map(formatConfigProblem)
+    throw error
   }
-  return [];
+  return []
 }
 
-type Edit = { set?: Record<string, unknown>; remove?: string[] };
+type Edit = { set?: Record<string, unknown>; remove?: string[] }
 
 function keyPath(dotted: string): (string | number)[] {
-  return dotted.split('.').map((segment) => (/^\d+$/.test(segment) ? Number(segment) : segment));
+  return dotted.split('.').map((segment) => (/^\d+$/.test(segment) ? Number(segment) : segment))
 }
 
 /** The example file with some keys set or removed (comments and layout kept). */
 function editedExample({ set = {}, remove = [] }: Edit): string {
-  const document = parseDocument(exampleText);
-  for (const [path, value] of Object.entries(set)) document.setIn(keyPath(path), value);
-  for (const path of remove) document.deleteIn(keyPath(path));
-  return document.toString();
+  const document = parseDocument(exampleText)
+  for (const [path, value] of Object.entries(set)) document.setIn(keyPath(path), value)
+  for (const path of remove) document.deleteIn(keyPath(path))
+  return document.toString()
 }
 
 t.test('the example file is valid and says what the lab runs', async (t) => {
-  const config = loadConfig(examplePath, {});
-  t.equal(config.proxy.region, 'us-east');
-  t.equal(config.proxy.instance_id, 'grey-us-east', 'instance_id defaults from the region');
-  t.equal(config.proxy.drain_timeout, 30_000, 'durations are milliseconds');
-  t.strictSame(config.proxy.listen, { pg: '127.0.0.1:6432', cql: '127.0.0.1:9043' });
-  t.equal(config.cluster.primary_region, 'us-east');
-  t.strictSame(Object.keys(config.cluster.regions), ['us-east', 'eu-west', 'ap-south']);
-  t.equal(config.cluster.regions['eu-west']?.databases.postgres?.role, 'sync-standby');
-  t.equal(config.cluster.regions['eu-west']?.databases.cassandra?.datacenter, 'eu-west', 'datacenter defaults to the region');
-  t.strictSame(config.cluster.regions['ap-south']?.databases.cassandra?.contact_points, ['127.0.3.1:9042'], 'port 9042 filled in');
-  t.equal(config.cluster.regions['us-east']?.databases.redis?.url, 'redis://127.0.0.1:6379');
-  t.strictSame(config.cluster.regions['us-east']?.latency_ms, { 'eu-west': 40, 'ap-south': 90 });
-  t.equal(config.consensus.raft.node_id, 'grey-us-east', 'node_id defaults to instance_id');
-  t.equal(config.consensus.raft.listen, '127.0.0.1:7400', 'raft listen defaults to the own peer address');
-  t.equal(config.consensus.raft.data_dir, './data/grey-us-east/raft');
-  t.equal(config.consensus.raft.election_timeout, 500);
-  t.equal(config.consensus.raft.heartbeat_interval, 150);
-  t.equal(config.conflict_resolution.max_clock_offset, 500);
+  const config = loadConfig(examplePath, {})
+  t.equal(config.proxy.region, 'us-east')
+  t.equal(config.proxy.instance_id, 'grey-us-east', 'instance_id defaults from the region')
+  t.equal(config.proxy.drain_timeout, 30_000, 'durations are milliseconds')
+  t.strictSame(config.proxy.listen, { pg: '127.0.0.1:6432', cql: '127.0.0.1:9043' })
+  t.equal(config.cluster.primary_region, 'us-east')
+  t.strictSame(Object.keys(config.cluster.regions), ['us-east', 'eu-west', 'ap-south'])
+  t.equal(config.cluster.regions['eu-west']?.databases.postgres?.role, 'sync-standby')
+  t.equal(config.cluster.regions['eu-west']?.databases.cassandra?.datacenter, 'eu-west', 'datacenter defaults to the region')
+  t.strictSame(config.cluster.regions['ap-south']?.databases.cassandra?.contact_points, ['127.0.3.1:9042'], 'port 9042 filled in')
+  t.equal(config.cluster.regions['us-east']?.databases.redis?.url, 'redis://127.0.0.1:6379')
+  t.strictSame(config.cluster.regions['us-east']?.latency_ms, { 'eu-west': 40, 'ap-south': 90 })
+  t.equal(config.consensus.raft.node_id, 'grey-us-east', 'node_id defaults to instance_id')
+  t.equal(config.consensus.raft.listen, '127.0.0.1:7400', 'raft listen defaults to the own peer address')
+  t.equal(config.consensus.raft.data_dir, './data/grey-us-east/raft')
+  t.equal(config.consensus.raft.election_timeout, 500)
+  t.equal(config.consensus.raft.heartbeat_interval, 150)
+  t.equal(config.conflict_resolution.max_clock_offset, 500)
   t.strictSame(config.replication.postgres, {
     synchronous_standbys: ['eu-west'],
     lag_poll_interval: 1_000,
     max_lag_warning: 5_000,
     max_lag_critical: 30_000,
-  });
-  t.strictSame(config.replication.cassandra.replication_factor, { 'us-east': 1, 'eu-west': 1, 'ap-south': 1 });
+  })
+  t.strictSame(config.replication.cassandra.replication_factor, { 'us-east': 1, 'eu-west': 1, 'ap-south': 1 })
   t.strictSame(config.routing.rules, [
     { match: { table: 'orders' }, consistency: 'strong' },
     { match: { statement: '^SELECT .* FROM reports' }, consistency: 'eventual' },
     { match: { application_name: 'batch-jobs' }, consistency: 'bounded', max_staleness: 30_000 },
-  ]);
-  t.strictSame(config.routing.affinity, [{ key: 'user:*', tables: ['users', 'orders'], column: 'user_id', placement: 'hash' }]);
-  t.strictSame(config.failover, { failover_after: 2_000, failover_hold: 5_000, allow_data_loss: false });
-});
+  ])
+  t.strictSame(config.routing.affinity, [{ key: 'user:*', tables: ['users', 'orders'], column: 'user_id', placement: 'hash' }])
+  t.strictSame(config.failover, { failover_after: 2_000, failover_hold: 5_000, allow_data_loss: false })
+})
 
 t.test('the same file serves every region', async (t) => {
-  const config = parseConfig(exampleText, { GREY_PROXY__REGION: 'ap-south' });
-  t.equal(config.proxy.instance_id, 'grey-ap-south');
-  t.equal(config.consensus.raft.node_id, 'grey-ap-south');
-  t.equal(config.consensus.raft.listen, '127.0.0.1:7402');
-  t.equal(config.consensus.raft.data_dir, './data/grey-ap-south/raft');
-});
+  const config = parseConfig(exampleText, { GREY_PROXY__REGION: 'ap-south' })
+  t.equal(config.proxy.instance_id, 'grey-ap-south')
+  t.equal(config.consensus.raft.node_id, 'grey-ap-south')
+  t.equal(config.consensus.raft.listen, '127.0.0.1:7402')
+  t.equal(config.consensus.raft.data_dir, './data/grey-ap-south/raft')
+})
 
 t.test('a minimal file gets every default', async (t) => {
   t.strictSame(loadConfig(minimalPath, {}), {
@@ -122,8 +122,8 @@ t.test('a minimal file gets every default', async (t) => {
       affinity: [],
     },
     failover: { failover_after: 2_000, failover_hold: 5_000, allow_data_loss: false },
-  });
-});
+  })
+})
 
 t.test('defaults that follow from other keys', async (t) => {
   const config = parseConfig(`
@@ -135,20 +135,19 @@ cluster:
     c: {databases: {postgres: {host: pg-c}}}
 replication: {postgres: {synchronous_standbys: [c]}}
 consensus: {raft: {node_id: raft-b, listen: "0.0.0.0:7500", data_dir: /var/lib/grey}}
-`);
-  t.equal(config.cluster.primary_region, 'b', 'primary_region from the region declared primary');
-  t.equal(config.cluster.regions['a']?.role, 'secondary');
-  t.equal(config.cluster.regions['a']?.databases.postgres?.role, 'async-standby', 'neither primary nor listed');
-  t.equal(config.cluster.regions['b']?.databases.postgres?.role, 'primary');
-  t.equal(config.cluster.regions['c']?.databases.postgres?.role, 'sync-standby');
-  t.strictSame(config.cluster.regions['a']?.databases.cassandra, { contact_points: ['[::1]:9042'], datacenter: 'dc-a' });
+`)
+  t.equal(config.cluster.primary_region, 'b', 'primary_region from the region declared primary')
+  t.equal(config.cluster.regions['a']?.role, 'secondary')
+  t.equal(config.cluster.regions['a']?.databases.postgres?.role, 'async-standby', 'neither primary nor listed')
+  t.equal(config.cluster.regions['b']?.databases.postgres?.role, 'primary')
+  t.equal(config.cluster.regions['c']?.databases.postgres?.role, 'sync-standby')
+  t.strictSame(config.cluster.regions['a']?.databases.cassandra, { contact_points: ['[::1]:9042'], datacenter: 'dc-a' })
   t.strictSame(
     [config.consensus.raft.node_id, config.consensus.raft.listen, config.consensus.raft.data_dir],
     ['raft-b', '0.0.0.0:7500', '/var/lib/grey'],
     'explicit raft settings are kept',
-  );
-
-});
+  )
+})
 
 // Each case edits the example file; the expected lines are ALL the problems reported.
 const errorCases: { name: string; edit: Edit; problems: string[] }[] = [
@@ -258,9 +257,7 @@ const errorCases: { name: string; edit: Edit; problems: string[] }[] = [
   {
     name: 'proxy.region that is not a region',
     edit: { set: { 'proxy.region': 'eu-wset' } },
-    problems: [
-      'grey.yaml: proxy.region: expected one of us-east | eu-west | ap-south (did you mean "eu-west"?), found "eu-wset"',
-    ],
+    problems: ['grey.yaml: proxy.region: expected one of us-east | eu-west | ap-south (did you mean "eu-west"?), found "eu-wset"'],
   },
   {
     name: 'primary_region that is not a region',
@@ -301,7 +298,7 @@ const errorCases: { name: string; edit: Edit; problems: string[] }[] = [
     ],
   },
   {
-    name: 'the primary region\'s postgres declared a standby',
+    name: "the primary region's postgres declared a standby",
     edit: { set: { 'cluster.regions.us-east.databases.postgres.role': 'async-standby' } },
     problems: [
       'grey.yaml: cluster.regions.us-east.databases.postgres.role: expected primary (us-east is the primary region), found "async-standby"',
@@ -406,9 +403,7 @@ const errorCases: { name: string; edit: Edit; problems: string[] }[] = [
   {
     name: 'a duplicate raft peer address',
     edit: { set: { 'consensus.raft.peers.2.address': '127.0.0.1:7401' } },
-    problems: [
-      'grey.yaml: consensus.raft.peers[2].address: expected a unique peer address (peers[1] has it), found "127.0.0.1:7401"',
-    ],
+    problems: ['grey.yaml: consensus.raft.peers[2].address: expected a unique peer address (peers[1] has it), found "127.0.0.1:7401"'],
   },
   {
     name: 'a raft peer in an unknown region',
@@ -427,9 +422,7 @@ const errorCases: { name: string; edit: Edit; problems: string[] }[] = [
   {
     name: 'a heartbeat no shorter than the election timeout',
     edit: { set: { 'consensus.raft.heartbeat_interval': '0.6s' } },
-    problems: [
-      'grey.yaml: consensus.raft.heartbeat_interval: expected a duration shorter than election_timeout (500ms), found "600ms"',
-    ],
+    problems: ['grey.yaml: consensus.raft.heartbeat_interval: expected a duration shorter than election_timeout (500ms), found "600ms"'],
   },
   {
     name: 'a lag warning above the critical lag',
@@ -463,9 +456,7 @@ const errorCases: { name: string; edit: Edit; problems: string[] }[] = [
   {
     name: 'a rule with max_staleness that is not bounded',
     edit: { set: { 'routing.rules.2.consistency': 'eventual' } },
-    problems: [
-      'grey.yaml: routing.rules[2].consistency: expected bounded (max_staleness applies only to bounded rules), found "eventual"',
-    ],
+    problems: ['grey.yaml: routing.rules[2].consistency: expected bounded (max_staleness applies only to bounded rules), found "eventual"'],
   },
   {
     name: 'an affinity placement that is neither hash nor a region',
@@ -492,12 +483,12 @@ const errorCases: { name: string; edit: Edit; problems: string[] }[] = [
     edit: { set: { 'proxy.region': ['us-east', 'eu-west', 'ap-south', 'us-west', 'eu-north', 'me-central'] } },
     problems: ['grey.yaml: proxy.region: expected a string, found ["us-east","eu-west","ap-south","us-west","eu-north","me-ce…'],
   },
-];
+]
 
 for (const { name, edit, problems } of errorCases) {
   t.test(name, async (t) => {
-    t.strictSame(problemsOf(editedExample(edit)), problems);
-  });
+    t.strictSame(problemsOf(editedExample(edit)), problems)
+  })
 }
 
 t.test('every problem is reported at once, in section order', async (t) => {
@@ -516,11 +507,11 @@ t.test('every problem is reported at once, in section order', async (t) => {
       {},
       'grey.yaml',
     ),
-  );
-  t.type(error, ConfigError);
-  const configError = error as ConfigError;
-  t.equal(configError.name, 'ConfigError');
-  t.equal(configError.problems.length, 6);
+  )
+  t.type(error, ConfigError)
+  const configError = error as ConfigError
+  t.equal(configError.name, 'ConfigError')
+  t.equal(configError.problems.length, 6)
   t.equal(
     configError.message,
     [
@@ -532,18 +523,18 @@ t.test('every problem is reported at once, in section order', async (t) => {
       '  grey.yaml: consensus.raft.secret: expected a secret of at least 16 characters (required when peers lists more than one voter), found nothing',
       '  grey.yaml: routing.rules[0].match: expected at least one of table | statement | user | application_name | keyspace, found {}',
     ].join('\n'),
-  );
+  )
   t.strictSame(configError.problems[0], {
     source: 'grey.yaml',
     path: 'proxy.region',
     expected: 'one of us-east | eu-west | ap-south',
     found: '"mars"',
-  });
-});
+  })
+})
 
 t.test('YAML syntax errors give line and column', async (t) => {
-  const error = t.throws(() => parseConfig('proxy:\n  region: us-east\nproxy:\n  region: eu-west\n', {}, 'grey.yaml'));
-  t.type(error, ConfigError);
+  const error = t.throws(() => parseConfig('proxy:\n  region: us-east\nproxy:\n  region: eu-west\n', {}, 'grey.yaml'))
+  t.type(error, ConfigError)
   t.strictSame((error as ConfigError).problems, [
     {
       source: 'grey.yaml',
@@ -553,70 +544,78 @@ t.test('YAML syntax errors give line and column', async (t) => {
       line: 3,
       column: 1,
     },
-  ]);
-  t.equal((error as ConfigError).message, 'invalid Grey configuration (1 problem):\n  grey.yaml:3:1: expected valid YAML, found a syntax error (Map keys must be unique)');
+  ])
+  t.equal(
+    (error as ConfigError).message,
+    'invalid Grey configuration (1 problem):\n  grey.yaml:3:1: expected valid YAML, found a syntax error (Map keys must be unique)',
+  )
 
   t.strictSame(problemsOf('proxy:\n  region: [us-east\ncluster: {}\n'), [
     'grey.yaml:3:1: expected valid YAML, found a syntax error (Flow sequence in block collection must be sufficiently indented and end with a ])',
-  ]);
-});
+  ])
+})
 
 t.test('a file that is not a mapping', async (t) => {
-  t.strictSame(problemsOf('- proxy\n- cluster\n'), ['grey.yaml: expected a mapping, found ["proxy","cluster"]']);
-  t.strictSame(problemsOf('just text'), ['grey.yaml: expected a mapping, found "just text"']);
+  t.strictSame(problemsOf('- proxy\n- cluster\n'), ['grey.yaml: expected a mapping, found ["proxy","cluster"]'])
+  t.strictSame(problemsOf('just text'), ['grey.yaml: expected a mapping, found "just text"'])
   t.strictSame(problemsOf('# nothing but a comment\n'), [
     'grey.yaml: proxy: expected a mapping, found nothing',
     'grey.yaml: cluster: expected a mapping, found nothing',
-  ]);
-  t.strictSame(problemsOf('proxy:\n  region: a\n  listen: {pg: "127.0.0.1:.inf"}\ncluster:\n  regions: {a: {databases: {postgres: {host: h, port: .inf}}}}\n'), [
-    'grey.yaml: proxy.listen.pg: expected a host:port like "127.0.0.1:6432" (port must be an integer from 1 to 65535), found "127.0.0.1:.inf"',
-    'grey.yaml: cluster.regions.a.databases.postgres.port: expected a port number from 1 to 65535, found Infinity',
-  ]);
-});
+  ])
+  t.strictSame(
+    problemsOf(
+      'proxy:\n  region: a\n  listen: {pg: "127.0.0.1:.inf"}\ncluster:\n  regions: {a: {databases: {postgres: {host: h, port: .inf}}}}\n',
+    ),
+    [
+      'grey.yaml: proxy.listen.pg: expected a host:port like "127.0.0.1:6432" (port must be an integer from 1 to 65535), found "127.0.0.1:.inf"',
+      'grey.yaml: cluster.regions.a.databases.postgres.port: expected a port number from 1 to 65535, found Infinity',
+    ],
+  )
+})
 
 t.test('an unreadable file', async (t) => {
-  const error = t.throws(() => loadConfig('/nonexistent/grey.yaml'));
-  t.type(error, ConfigError);
-  const [problem] = (error as ConfigError).problems;
-  t.equal(problem?.source, '/nonexistent/grey.yaml');
-  t.equal(problem?.expected, 'a readable YAML file');
-  t.match(problem?.found, /^"ENOENT: no such file or directory/);
-});
+  const error = t.throws(() => loadConfig('/nonexistent/grey.yaml'))
+  t.type(error, ConfigError)
+  const [problem] = (error as ConfigError).problems
+  t.equal(problem?.source, '/nonexistent/grey.yaml')
+  t.equal(problem?.expected, 'a readable YAML file')
+  t.match(problem?.found, /^"ENOENT: no such file or directory/)
+})
 
 t.test('loadConfig reads process.env unless told otherwise', async (t) => {
-  const saved = process.env['GREY_PROXY__LOG_LEVEL'];
-  process.env['GREY_PROXY__LOG_LEVEL'] = 'debug';
+  const saved = process.env['GREY_PROXY__LOG_LEVEL']
+  process.env['GREY_PROXY__LOG_LEVEL'] = 'debug'
   t.teardown(() => {
-    if (saved === undefined) delete process.env['GREY_PROXY__LOG_LEVEL'];
-    else process.env['GREY_PROXY__LOG_LEVEL'] = saved;
-  });
-  t.equal(loadConfig(minimalPath).proxy.log_level, 'debug');
-  t.equal(loadConfig(minimalPath, {}).proxy.log_level, 'info');
-  t.equal(parseConfig(readFileSync(minimalPath, 'utf8')).proxy.log_level, 'info', 'parseConfig uses no env by default');
-});
+    if (saved === undefined) delete process.env['GREY_PROXY__LOG_LEVEL']
+    else process.env['GREY_PROXY__LOG_LEVEL'] = saved
+  })
+  t.equal(loadConfig(minimalPath).proxy.log_level, 'debug')
+  t.equal(loadConfig(minimalPath, {}).proxy.log_level, 'info')
+  t.equal(parseConfig(readFileSync(minimalPath, 'utf8')).proxy.log_level, 'info', 'parseConfig uses no env by default')
+})
 
 t.test('problems without a source name say "config"', async (t) => {
-  t.throws(() => parseConfig('proxy: 1\ncluster: {regions: {a: {}}}\n'), { message: /\n {2}config: proxy: expected a mapping, found 1$/ });
-});
+  t.throws(() => parseConfig('proxy: 1\ncluster: {regions: {a: {}}}\n'), { message: /\n {2}config: proxy: expected a mapping, found 1$/ })
+})
 
 t.test('the error map phrases what is expected', async (t) => {
   const expected = (schema: z.ZodType, input: unknown): string | undefined =>
-    schema.safeParse(input, { error: configErrorMap }).error?.issues[0]?.message;
-  t.equal(expected(z.date(), 'x'), 'a value of type date');
-  t.equal(expected(z.string().min(3), 'ab'), 'a string of at least 3 characters');
-  t.equal(expected(z.string().max(3), 'abcd'), 'a string of at most 3 characters');
-  t.equal(expected(z.array(z.string()).min(2), ['a']), 'a list of at least 2 entries');
-  t.equal(expected(z.array(z.string()).max(1), ['a', 'b']), 'a list of at most 1 entries');
-  t.equal(expected(z.number().max(5), 6), 'a number of at most 5');
-  t.equal(expected(z.number().positive(), 0), 'a number greater than 0');
-  t.equal(expected(z.number().lt(5), 5), 'a number less than 5');
-  t.equal(expected(z.literal('x'), 'y'), 'one of x');
-  t.equal(expected(z.email(), 'nope'), 'Invalid email address', 'other issues keep zod\'s own message');
-});
+    schema.safeParse(input, { error: configErrorMap }).error?.issues[0]?.message
+  t.equal(expected(z.date(), 'x'), 'a value of type date')
+  t.equal(expected(z.string().min(3), 'ab'), 'a string of at least 3 characters')
+  t.equal(expected(z.string().max(3), 'abcd'), 'a string of at most 3 characters')
+  t.equal(expected(z.array(z.string()).min(2), ['a']), 'a list of at least 2 entries')
+  t.equal(expected(z.array(z.string()).max(1), ['a', 'b']), 'a list of at most 1 entries')
+  t.equal(expected(z.number().max(5), 6), 'a number of at most 5')
+  t.equal(expected(z.number().positive(), 0), 'a number greater than 0')
+  t.equal(expected(z.number().lt(5), 5), 'a number less than 5')
+  t.equal(expected(z.literal('x'), 'y'), 'one of x')
+  t.equal(expected(z.email(), 'nope'), 'Invalid email address', "other issues keep zod's own message")
+})
 
 t.test('ConfigSchema can be used directly on an object', async (t) => {
-  const config = ConfigSchema.parse({ proxy: { region: 'x' }, cluster: { regions: { x: {} } } });
-  t.equal(config.cluster.primary_region, 'x', 'the only region is the primary');
-  t.equal(config.cluster.regions['x']?.role, 'primary');
-  t.strictSame(config.cluster.regions['x']?.databases, {}, 'no databases');
-});
+  const config = ConfigSchema.parse({ proxy: { region: 'x' }, cluster: { regions: { x: {} } } })
+  t.equal(config.cluster.primary_region, 'x', 'the only region is the primary')
+  t.equal(config.cluster.regions['x']?.role, 'primary')
+  t.strictSame(config.cluster.regions['x']?.databases, {}, 'no databases')
+})

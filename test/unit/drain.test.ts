@@ -24,7 +24,12 @@ t.test('drain waits for sessions to end, without closing anything', async (t) =>
   const clock = { now: 0 }
   const pg = frontEnd('pg', [120, 300], clock)
   const cql = frontEnd('cql', [80], clock)
-  const result = await drainFrontEnds([pg, cql], 1000, async (ms) => void (clock.now += ms), () => clock.now)
+  const result = await drainFrontEnds(
+    [pg, cql],
+    1000,
+    async (ms) => void (clock.now += ms),
+    () => clock.now,
+  )
   t.same(result, { drained: true, waitedMs: 300, leftSessions: 0 })
   t.same(pg.events, ['stop@0'])
   t.same(cql.events, ['stop@0'])
@@ -33,7 +38,12 @@ t.test('drain waits for sessions to end, without closing anything', async (t) =>
 t.test('drain stops at the timeout and closes what is left, saying why', async (t) => {
   const clock = { now: 0 }
   const pg = frontEnd('pg', [100, 5000], clock)
-  const result = await drainFrontEnds([pg], 1000, async (ms) => void (clock.now += ms), () => clock.now)
+  const result = await drainFrontEnds(
+    [pg],
+    1000,
+    async (ms) => void (clock.now += ms),
+    () => clock.now,
+  )
   t.equal(result.drained, false)
   t.equal(result.leftSessions, 1)
   t.equal(result.waitedMs, 1000)
@@ -42,6 +52,11 @@ t.test('drain stops at the timeout and closes what is left, saying why', async (
 
 t.test('drain with no sessions returns at once', async (t) => {
   const clock = { now: 0 }
-  const result = await drainFrontEnds([frontEnd('pg', [], clock)], 1000, async (ms) => void (clock.now += ms), () => clock.now)
+  const result = await drainFrontEnds(
+    [frontEnd('pg', [], clock)],
+    1000,
+    async (ms) => void (clock.now += ms),
+    () => clock.now,
+  )
   t.same(result, { drained: true, waitedMs: 0, leftSessions: 0 })
 })

@@ -1,6 +1,6 @@
-import t from 'tap';
-import fc from 'fast-check';
-import { exceedsOffsetBudget } from '../../src/clock/offset-budget.js';
+import t from 'tap'
+import fc from 'fast-check'
+import { exceedsOffsetBudget } from '../../src/clock/offset-budget.js'
 
 t.test('exceedsOffsetBudget: more than half of the peers beyond 80 % of max_offset', async (t) => {
   const cases: Array<[string, number[], number, boolean]> = [
@@ -17,11 +17,11 @@ t.test('exceedsOffsetBudget: more than half of the peers beyond 80 % of max_offs
     ['zero budget: zero offsets are fine', [0, 0, 1], 0, false],
     ['non-round budget (2.4 ms): 2 ms is within', [2, -2, 2], 3, false],
     ['non-round budget (2.4 ms): 3 ms is over', [3, -3, 0], 3, true],
-  ];
+  ]
   for (const [name, offsetsMs, maxOffsetMs, expected] of cases) {
-    t.equal(exceedsOffsetBudget(offsetsMs, maxOffsetMs), expected, name);
+    t.equal(exceedsOffsetBudget(offsetsMs, maxOffsetMs), expected, name)
   }
-});
+})
 
 t.test('exceedsOffsetBudget agrees with counting in exact integer arithmetic', async (t) => {
   fc.assert(
@@ -30,10 +30,10 @@ t.test('exceedsOffsetBudget agrees with counting in exact integer arithmetic', a
       fc.integer({ min: 0, max: 1000 }),
       (offsetsMs, maxOffsetMs) => {
         // |o| > 0.8 m  <=>  10 |o| > 8 m, with BigInt so nothing rounds.
-        const over = offsetsMs.filter((o) => 10n * BigInt(Math.abs(o)) > 8n * BigInt(maxOffsetMs)).length;
-        return exceedsOffsetBudget(offsetsMs, maxOffsetMs) === over > offsetsMs.length / 2;
+        const over = offsetsMs.filter((o) => 10n * BigInt(Math.abs(o)) > 8n * BigInt(maxOffsetMs)).length
+        return exceedsOffsetBudget(offsetsMs, maxOffsetMs) === over > offsetsMs.length / 2
       },
     ),
-  );
-  t.pass('property held');
-});
+  )
+  t.pass('property held')
+})

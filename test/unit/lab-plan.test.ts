@@ -25,7 +25,11 @@ t.test('every port and address of two labs is distinct, so the user lab and the 
     const wan = labWanPlan(plan)
     const endpoints: Array<[string, string]> = [[`wan control ${slot}`, endpointText(plan.wanControl)]]
     for (const r of plan.regions) {
-      endpoints.push([`${slot} ${r.name} pg`, endpointText(r.pg)], [`${slot} ${r.name} redis`, endpointText(r.redis)], [`${slot} ${r.name} cassandra`, endpointText(r.cassandra.listen)])
+      endpoints.push(
+        [`${slot} ${r.name} pg`, endpointText(r.pg)],
+        [`${slot} ${r.name} redis`, endpointText(r.redis)],
+        [`${slot} ${r.name} cassandra`, endpointText(r.cassandra.listen)],
+      )
       for (const [k, e] of Object.entries(r.grey)) endpoints.push([`${slot} ${r.name} grey ${k}`, endpointText(e)])
     }
     for (const relay of wan.relays) endpoints.push([`${slot} relay ${relay.name}`, endpointText(relay.listen)])
@@ -44,7 +48,10 @@ t.test('the WAN plan relays every cross-region path once, plus Cassandra interno
   t.same(apToUs?.target, regionPlan(plan, 'us-east').pg)
   t.same(apToUs?.listen, reachFrom(plan, 'ap-south', 'us-east', 'pg'))
   const internode = wan.relays.filter((r) => r.from === null)
-  t.same(internode.map((r) => r.listen.host), ['127.21.2.1', '127.21.2.2', '127.21.2.3'])
+  t.same(
+    internode.map((r) => r.listen.host),
+    ['127.21.2.1', '127.21.2.2', '127.21.2.3'],
+  )
   t.same(wan.cassandraPeers, { '127.21.2.1': 'us-east', '127.21.2.2': 'eu-west', '127.21.2.3': 'ap-south' })
   t.same(reachFrom(plan, 'eu-west', 'eu-west', 'pg'), regionPlan(plan, 'eu-west').pg, 'local is direct')
   t.throws(() => regionPlan(plan, 'mars'), /unknown region "mars"/)
@@ -59,7 +66,11 @@ t.test("each region's generated Grey config validates and points at its own regi
     t.same(Object.keys(config.cluster.regions), [...LAB_REGIONS])
     const usEastPg = config.cluster.regions['us-east']?.databases.postgres
     const expected = reachFrom(plan, region.name, 'us-east', 'pg')
-    t.same({ host: usEastPg?.host, port: usEastPg?.port }, expected, `${region.name} reaches the primary ${region.name === 'us-east' ? 'directly' : 'through its relay'}`)
+    t.same(
+      { host: usEastPg?.host, port: usEastPg?.port },
+      expected,
+      `${region.name} reaches the primary ${region.name === 'us-east' ? 'directly' : 'through its relay'}`,
+    )
     t.equal(config.consensus.raft.peers.length, 3)
     t.equal(config.consensus.raft.election_timeout, 500)
     t.equal(config.consensus.raft.heartbeat_interval, 150)

@@ -37,14 +37,16 @@ export async function prepareLabKeyspace(contactPoint: string, localDc: string, 
   try {
     await step(`connecting to ${contactPoint} (${localDc})`, () => client.connect())
     await step(`replicating system_auth to ${dcs.join(', ')}`, () => replicateLabAuth(client, dcs))
-    await step(`creating keyspace ${LAB_KEYSPACE}`, () =>
-      untilAuthSettles(() => ensureKeyspaceReplication(client, LAB_KEYSPACE, dcs)))
+    await step(`creating keyspace ${LAB_KEYSPACE}`, () => untilAuthSettles(() => ensureKeyspaceReplication(client, LAB_KEYSPACE, dcs)))
     await step(`creating table ${LAB_KEYSPACE}.${LAB_TABLE}`, () =>
-      untilAuthSettles(() => client.execute(`CREATE TABLE IF NOT EXISTS ${LAB_KEYSPACE}.${LAB_TABLE} (k text PRIMARY KEY, v text)`)))
+      untilAuthSettles(() => client.execute(`CREATE TABLE IF NOT EXISTS ${LAB_KEYSPACE}.${LAB_TABLE} (k text PRIMARY KEY, v text)`)),
+    )
     const deadline = Date.now() + SCHEMA_AGREEMENT_TIMEOUT_MS
     while (!(await step('checking schema agreement', () => schemaAgrees(client)))) {
       if (Date.now() >= deadline) {
-        throw new Error(`grey lab: Cassandra nodes did not agree on the schema within ${SCHEMA_AGREEMENT_TIMEOUT_MS} ms after creating ${LAB_KEYSPACE}`)
+        throw new Error(
+          `grey lab: Cassandra nodes did not agree on the schema within ${SCHEMA_AGREEMENT_TIMEOUT_MS} ms after creating ${LAB_KEYSPACE}`,
+        )
       }
       await sleep(500)
     }

@@ -1,8 +1,7 @@
 import { cassandraNodePaths } from './cassandra-node-paths.js'
 import type { CassandraNodeSpec } from './cassandra-node-spec.js'
 
-const escapeXml = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 
 /**
  * logback.xml: INFO and above to <dir>/logs/system.log (rolled at 20 MB, 5 files kept), nothing to

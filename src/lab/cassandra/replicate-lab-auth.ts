@@ -14,13 +14,14 @@ const AUTH_KEYSPACE = 'system_auth'
  */
 export async function replicateLabAuth(client: Client, dcs: string[]): Promise<void> {
   if ((await ensureKeyspaceReplication(client, AUTH_KEYSPACE, dcs)) === 'unchanged') return
-  const tables = (await client.execute(
-    'SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?', [AUTH_KEYSPACE], { prepare: true },
-  )).rows.map((r) => String(r.get('table_name')))
+  const tables = (
+    await client.execute('SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?', [AUTH_KEYSPACE], { prepare: true })
+  ).rows.map((r) => String(r.get('table_name')))
   // roles first: the default superuser's login is read at QUORUM and must find its row.
   tables.sort((a, b) => Number(b === 'roles') - Number(a === 'roles'))
   for (const table of tables) {
     await untilAuthSettles(() =>
-      client.execute(`SELECT * FROM ${AUTH_KEYSPACE}.${table}`, [], { consistency: types.consistencies.all, fetchSize: 1000 }))
+      client.execute(`SELECT * FROM ${AUTH_KEYSPACE}.${table}`, [], { consistency: types.consistencies.all, fetchSize: 1000 }),
+    )
   }
 }

@@ -69,10 +69,7 @@ function jvmCommand(java: string, javaArgs: string[]): [string, string[]] {
  * <dir>/cassandra.pid) and resolves once it serves CQL. On early exit or timeout it rejects with the
  * tail of system.log, after stopping the JVM so nothing is left behind.
  */
-export async function startCassandraNode(
-  spec: CassandraNodeSpec,
-  opts: StartCassandraNodeOptions = {},
-): Promise<StartedCassandraNode> {
+export async function startCassandraNode(spec: CassandraNodeSpec, opts: StartCassandraNodeOptions = {}): Promise<StartedCassandraNode> {
   const timeoutMs = opts.timeoutMs ?? 180_000
   const pollMs = opts.pollMs ?? 1000
   const paths = cassandraNodePaths(spec.dir)
