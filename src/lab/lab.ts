@@ -72,7 +72,7 @@ export class Lab {
     const { plan } = this
     mkdirSync(join(plan.dir, 'logs'), { recursive: true })
     await this.startWan(options)
-    if (!options.without.has('pg')) await this.startPostgres(options)
+    await this.startPostgres(options)
     if (!options.without.has('redis')) {
       for (const region of plan.regions) await this.ensure('redis', region, options, () => this.startRedisNode(region))
     }

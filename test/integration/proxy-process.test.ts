@@ -1,19 +1,11 @@
 import t from 'tap'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { tmpdir } from 'node:os'
 import { GREY } from '../fixtures/test-lab.js'
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const { port } = s.address() as AddressInfo
-  await new Promise((r) => s.close(r))
-  return port
-}
+import { freePort } from '../fixtures/free-port.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'grey-proxy-'))
 const adminPort = await freePort()

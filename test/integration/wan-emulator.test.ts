@@ -1,11 +1,12 @@
 import t from 'tap'
-import { once } from 'node:events'
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { mkdtempSync } from 'node:fs'
+import { once } from 'node:events'
+import { tmpdir } from 'node:os'
 import { pino } from 'pino'
 import { WanEmulator, type WanPlan } from '../../src/lab/wan/wan-emulator.js'
+import { freePort } from '../fixtures/free-port.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -15,14 +16,6 @@ async function echoServer(): Promise<Server> {
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   return server
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const { port } = s.address() as AddressInfo
-  await new Promise((r) => s.close(r))
-  return port
 }
 
 /** Sends `text` and resolves with the ms until the echo came back, or null after `timeoutMs`. */

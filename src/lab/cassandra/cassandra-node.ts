@@ -8,6 +8,5 @@ export { cassandraJavaArgs, CASSANDRA_MAIN_CLASS, JVM17_MODULE_FLAGS } from './c
 export { startCassandraNode, type StartCassandraNodeOptions, type StartedCassandraNode } from './start-cassandra-node.js'
 export { stopCassandraNode, type StopCassandraNodeOptions } from './stop-cassandra-node.js'
 export { runningCassandraPid } from './running-cassandra-pid.js'
-export { nodeMemoryRssMb } from './node-memory-rss-mb.js'
 export { prepareLabKeyspace, LAB_KEYSPACE, LAB_TABLE } from './prepare-lab-keyspace.js'
 export { labCqlClient, LAB_CQL_USER, LAB_CQL_PASSWORD } from './lab-cql-client.js'
