@@ -78,10 +78,15 @@ export class Lab {
     }
     if (!options.without.has('cassandra')) {
       // One at a time: a node joins only after the previous one is up (Cassandra's rule for bootstrap).
-      for (const region of plan.regions) await this.ensure('cassandra', region, options, () => this.startCassandra(region))
-      const t0 = Date.now()
-      await prepareLabCassandra(plan)
-      options.say(`cassandra: keyspace grey_lab (NetworkTopologyStrategy, 1 replica per DC) ready in ${Date.now() - t0} ms`)
+      let started = 0
+      for (const region of plan.regions) {
+        if (await this.ensure('cassandra', region, options, () => this.startCassandra(region))) started++
+      }
+      if (started > 0) {
+        const t0 = Date.now()
+        await prepareLabCassandra(plan)
+        options.say(`cassandra: keyspace grey_lab (NetworkTopologyStrategy, 1 replica per DC) ready in ${Date.now() - t0} ms`)
+      }
     }
     if (!options.without.has('grey')) {
       for (const region of plan.regions) await this.ensure('grey', region, options, () => this.startGrey(region))
@@ -89,27 +94,28 @@ export class Lab {
     this.writeLabJson()
   }
 
-  private async ensure(kind: ComponentKind, region: RegionPlan, options: LabUpOptions, start: () => Promise<void>): Promise<void> {
+  /** Starts the component unless it runs; true when it was started. */
+  private async ensure(kind: ComponentKind, region: RegionPlan, options: LabUpOptions, start: () => Promise<void>): Promise<boolean> {
     const name = `${kind}:${region.name}`
-    if (this.running(name)) return
+    if (this.running(name)) return false
     const t0 = Date.now()
     await start()
     const rec = this.state.components[name]
     options.say(`${name.padEnd(18)} started in ${String(Date.now() - t0).padStart(6)} ms  pid ${rec?.pid ?? '?'}`)
+    return true
   }
 
   private async startWan(options: LabUpOptions): Promise<void> {
     if (this.running('wan')) return
     const t0 = Date.now()
     const planPath = join(this.plan.dir, 'wan-plan.json')
-    writeFileSync(planPath, JSON.stringify(labWanPlan(this.plan), null, 2))
+    const wanPlan = labWanPlan(this.plan)
+    writeFileSync(planPath, JSON.stringify(wanPlan, null, 2))
     const log = join(this.plan.dir, 'logs', 'wan.log')
     const pid = spawnDetached(process.execPath, [GREY_CLI, 'lab', 'wan', '--plan', planPath], { logPath: log })
     await waitFor('the WAN emulator control port', () => this.wanRequest('GET', '/state').then(() => true), 10_000)
     this.record('wan', null, pid, planPath, log, Date.now() - t0)
-    options.say(
-      `wan                started in ${String(Date.now() - t0).padStart(6)} ms  pid ${pid} (${labWanPlan(this.plan).relays.length} relays)`,
-    )
+    options.say(`wan                started in ${String(Date.now() - t0).padStart(6)} ms  pid ${pid} (${wanPlan.relays.length} relays)`)
   }
 
   private async startPostgres(options: LabUpOptions): Promise<void> {
@@ -239,10 +245,11 @@ export class Lab {
     if (!region) throw new Error(`cannot restart ${name}`)
     switch (rec.kind) {
       case 'pg': {
+        const t0 = Date.now()
         await startPg(this.plan, region.name)
         const pid = pgPid(this.plan, region.name)
         if (pid === null) throw new Error(`PostgreSQL ${region.name} did not restart:\n${pgLogTail(this.plan, region.name)}`)
-        this.record('pg', region.name, pid, rec.marker, rec.log, 0)
+        this.record('pg', region.name, pid, rec.marker, rec.log, Date.now() - t0)
         return
       }
       case 'redis':

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
+import { once } from 'node:events'
+import { connect, createServer } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -168,11 +169,24 @@ t.test("stopCassandraNode never signals a process that is not the node's Cassand
   t.equal(residentMb(2 ** 22 + 1), null, 'a missing process has no RSS')
 })
 
+t.test('a node whose native address is taken by another process is refused, not reported up', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'grey-cassandra-taken-'))
+  const spec = labSpec(2, root, { labSlot: 3 })
+  const squatter = createServer((s) => s.destroy()).listen(spec.nativePort, spec.listenAddress)
+  await once(squatter, 'listening')
+  t.teardown(() => {
+    squatter.close()
+    rmSync(root, { recursive: true, force: true })
+  })
+  await t.rejects(startCassandraNode(spec), /127\.23\.1\.3:9042 is already in use by another process/)
+  t.equal(runningCassandraPid(spec.dir), undefined, 'no JVM was started')
+})
+
 t.test('a JVM that exits during start-up rejects with its log', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'grey-cassandra-bad-'))
   t.teardown(() => rmSync(root, { recursive: true, force: true }))
   // -Xmx1m: the JVM refuses to start, before Cassandra runs.
-  const spec = { ...labSpec(2, root), heapMb: 1 }
+  const spec = { ...labSpec(2, root, { labSlot: 3 }), heapMb: 1 }
   await t.rejects(startCassandraNode(spec, { timeoutMs: 60_000 }), /ap-south .* exited during start-up[\s\S]*stdout\.log/)
   t.equal(runningCassandraPid(spec.dir), undefined, 'nothing left running')
   t.notOk(existsSync(join(spec.dir, 'cassandra.pid')), 'no pid file left behind')

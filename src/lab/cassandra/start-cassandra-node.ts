@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { nativeTransportReady } from './native-transport-ready.js'
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cassandraJavaArgs, JAMM_JAR } from './cassandra-java-args.js'
@@ -64,6 +65,19 @@ function jvmCommand(java: string, javaArgs: string[]): [string, string[]] {
   return [SETPRIV, ['--inh-caps=-ipc_lock', '--bounding-set=-ipc_lock', '--', java, ...javaArgs]]
 }
 
+function portAccepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 1000 })
+    const done = (ok: boolean): void => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+    socket.once('timeout', () => done(false))
+  })
+}
+
 /**
  * Writes the node's configuration, starts its JVM detached (it outlives this process; the pid is in
  * <dir>/cassandra.pid) and resolves once it serves CQL. On early exit or timeout it rejects with the
@@ -79,6 +93,12 @@ export async function startCassandraNode(spec: CassandraNodeSpec, opts: StartCas
     throw new Error(`grey lab: Cassandra node ${spec.region} in ${paths.root} is already running (pid ${already}); stop it first`)
   }
 
+  // Another process answering there would pass our readiness probe for a node that never started.
+  if (await portAccepts(spec.listenAddress, spec.nativePort)) {
+    throw new Error(
+      `grey lab: ${spec.listenAddress}:${spec.nativePort} is already in use by another process; stop it (another lab? grey lab down) before starting Cassandra node ${spec.region}`,
+    )
+  }
   for (const dir of [paths.triggersDir, paths.dataDir, paths.logsDir]) mkdirSync(dir, { recursive: true })
   writeFileSync(paths.cassandraYaml, renderCassandraYaml(spec))
   writeFileSync(paths.rackDcProperties, renderRackDc(spec))
