@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import { startAdminServer, type AdminServer } from '../admin/admin-server.js'
-import { createMetrics } from '../admin/metrics.js'
+import { createMetrics, type GreyMetrics } from '../admin/metrics.js'
+import { PgFrontEnd } from '../pg/pg-front-end.js'
 import { loadConfig } from '../config/load-config.js'
 import { hostPort } from '../config/host-port.js'
 import type { Config } from '../config/config-schema.js'
@@ -19,9 +20,13 @@ export interface RunningProxy {
  * The process shell of `grey proxy`: logging, metrics, admin HTTP and the protocol front ends.
  * The PostgreSQL and CQL front ends plug in through `FrontEnd` as they are built.
  */
-export async function startProxy(config: Config, log: Logger, frontEnds: FrontEnd[] = []): Promise<RunningProxy> {
+export async function startProxy(
+  config: Config,
+  log: Logger,
+  frontEnds: FrontEnd[] = [],
+  metrics: GreyMetrics = createMetrics({ region: config.proxy.region, instance: config.proxy.instance_id, version: GREY_VERSION }),
+): Promise<RunningProxy> {
   const startedAt = new Date()
-  const metrics = createMetrics({ region: config.proxy.region, instance: config.proxy.instance_id, version: GREY_VERSION })
   let draining = false
   for (const frontEnd of frontEnds) await frontEnd.start()
   const adminAddress = hostPort(config.admin.listen)
@@ -65,7 +70,9 @@ export async function startProxy(config: Config, log: Logger, frontEnds: FrontEn
 export async function proxyCommand(configPath: string): Promise<void> {
   const config = loadConfig(configPath, process.env)
   const log = createLogger(config.proxy.log_level, { region: config.proxy.region, instance: config.proxy.instance_id })
-  const proxy = await startProxy(config, log)
+  const metrics = createMetrics({ region: config.proxy.region, instance: config.proxy.instance_id, version: GREY_VERSION })
+  const frontEnds: FrontEnd[] = config.proxy.listen.pg ? [new PgFrontEnd(config, log.child({ component: 'pg' }), metrics.registry)] : []
+  const proxy = await startProxy(config, log, frontEnds, metrics)
   const stop = (signal: string): void => {
     proxy.shutdown(signal).then(
       () => process.exit(0),

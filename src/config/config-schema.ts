@@ -88,6 +88,35 @@ const ProxySchema = z.strictObject({
   listen: z.strictObject({ pg: hostAndPort().optional(), cql: hostAndPort().optional() }).prefault({}),
   drain_timeout: duration({ positive: false }).prefault('30s'),
   log_level: z.enum(LOG_LEVELS).default('info'),
+  /** How clients authenticate to Grey's PostgreSQL front end. */
+  auth: z
+    .strictObject({
+      /** user → exactly one of: password (Grey derives a SCRAM verifier), scram_verifier, md5 (a stored md5… hash), trust. */
+      users: z
+        .record(
+          z.string().min(1),
+          z.strictObject({
+            password: z.string().optional(),
+            scram_verifier: z.string().startsWith('SCRAM-SHA-256$').optional(),
+            md5: z.string().regex(/^md5[0-9a-f]{32}$/).optional(),
+            /** Accept without a password, from loopback only. */
+            trust: z.literal(true).optional(),
+          }),
+        )
+        .default({}),
+      /** Keys the fake SCRAM salt of unknown users; the same on every Grey so a name's salt does not vary. Default: cluster name. */
+      mock_secret: z.string().optional(),
+    })
+    .prefault({}),
+  /** Server connections Grey keeps to each PostgreSQL node. */
+  pool: z
+    .strictObject({
+      mode: z.enum(['transaction', 'session']).default('transaction'),
+      max_connections_per_node: z.int().min(1).max(10_000).default(20),
+      acquire_timeout: duration({ positive: true }).prefault('5s'),
+      connect_timeout: duration({ positive: true }).prefault('5s'),
+    })
+    .prefault({}),
 })
 
 const AdminSchema = z.strictObject({

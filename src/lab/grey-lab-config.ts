@@ -33,6 +33,8 @@ export function greyLabConfig(plan: LabPlan, self: RegionPlan): string {
       listen: { pg: endpointText(self.grey.pg), cql: endpointText(self.grey.cql) },
       drain_timeout: '10s',
       log_level: 'info',
+      // Applications log in to Grey as the lab's PostgreSQL user, with its password (SCRAM).
+      auth: { users: { [plan.pgUser]: { password: plan.pgPassword } } },
     },
     admin: { listen: endpointText(self.grey.admin), token: plan.adminToken },
     cluster: {

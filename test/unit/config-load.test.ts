@@ -82,7 +82,15 @@ t.test('the same file serves every region', async (t) => {
 
 t.test('a minimal file gets every default', async (t) => {
   t.strictSame(loadConfig(minimalPath, {}), {
-    proxy: { region: 'local', instance_id: 'grey-local', listen: {}, drain_timeout: 30_000, log_level: 'info' },
+    proxy: {
+      region: 'local',
+      instance_id: 'grey-local',
+      listen: {},
+      drain_timeout: 30_000,
+      log_level: 'info',
+      auth: { users: {} },
+      pool: { mode: 'transaction', max_connections_per_node: 20, acquire_timeout: 5000, connect_timeout: 5000 },
+    },
     admin: { listen: '127.0.0.1:9187' },
     cluster: {
       name: 'grey',
@@ -202,7 +210,7 @@ const errorCases: { name: string; edit: Edit; problems: string[] }[] = [
     name: 'an unknown key far from every known one',
     edit: { set: { 'proxy.colour': 'grey' } },
     problems: [
-      'grey.yaml: proxy.colour: expected a known key (region | instance_id | listen | drain_timeout | log_level), found unknown key "colour"',
+      'grey.yaml: proxy.colour: expected a known key (region | instance_id | listen | drain_timeout | log_level | auth | pool), found unknown key "colour"',
     ],
   },
   {

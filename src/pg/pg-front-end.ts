@@ -1,0 +1,122 @@
+import { createServer, type Server } from 'node:net'
+import { timingSafeEqual } from 'node:crypto'
+import type { Logger } from 'pino'
+import { Counter, type Registry } from 'prom-client'
+import type { FrontEnd } from '../cli/front-end.js'
+import type { Config } from '../config/config-schema.js'
+import { hostPort } from '../config/host-port.js'
+import type { ClientAuthConfig, ClientAuthMethod } from './auth/auth-method.js'
+import { makeScramVerifier, parseScramVerifier, ScramVerifierParseError } from './auth/scram-verifier.js'
+import { BackendPool } from './backend/backend-pool.js'
+import { PgSession } from './pg-session.js'
+
+/** Client users of the config as authentication methods; a password becomes a SCRAM verifier once, here. */
+export function clientAuthConfig(config: Config): ClientAuthConfig {
+  const users = new Map<string, ClientAuthMethod>()
+  for (const [name, u] of Object.entries(config.proxy.auth.users)) {
+    if (u.trust) users.set(name, { method: 'trust' })
+    else if (u.scram_verifier) {
+      const verifier = parseScramVerifier(u.scram_verifier)
+      if (verifier instanceof ScramVerifierParseError) throw new Error(`grey: proxy.auth.users.${name}.scram_verifier: ${verifier.message}`)
+      users.set(name, { method: 'scram-sha-256', verifier })
+    } else if (u.md5) users.set(name, { method: 'md5', md5Hash: u.md5 })
+    else if (u.password !== undefined) users.set(name, { method: 'scram-sha-256', verifier: makeScramVerifier(u.password) })
+  }
+  const mockSecret = config.proxy.auth.mock_secret ?? `grey-mock-auth:${config.cluster.name}`
+  return { users, mockAuthSecret: Buffer.from(mockSecret.padEnd(16, '.')) }
+}
+
+/** The PostgreSQL front end: listens, authenticates clients and routes their statements. */
+export class PgFrontEnd implements FrontEnd {
+  readonly name = 'pg'
+  private server: Server | null = null
+  private readonly sessions = new Set<PgSession>()
+  private readonly primary: BackendPool
+  private readonly localReplica: BackendPool | null
+  private readonly routing: Counter<'protocol' | 'target' | 'region' | 'reason'>
+  private readonly auth: ClientAuthConfig
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+    registry: Registry,
+  ) {
+    const region = config.proxy.region
+    this.auth = clientAuthConfig(config)
+    const credentials = {
+      user: config.cluster.postgres.user,
+      password: config.cluster.postgres.password ?? '',
+      database: config.cluster.postgres.database,
+    }
+    const poolOptions = {
+      maxConnections: config.proxy.pool.max_connections_per_node,
+      acquireTimeoutMs: config.proxy.pool.acquire_timeout,
+      connectTimeoutMs: config.proxy.pool.connect_timeout,
+      applicationName: `grey ${config.proxy.instance_id}`,
+    }
+    const pool = (name: string): BackendPool => {
+      const pg = config.cluster.regions[name]?.databases.postgres
+      if (!pg) throw new Error(`grey: cluster.regions.${name} has no postgres database`)
+      return new BackendPool({ region: name, host: pg.host, port: pg.port }, credentials, poolOptions, log.child({ pool: name }))
+    }
+    this.primary = pool(config.cluster.primary_region)
+    const localPg = config.cluster.regions[region]?.databases.postgres
+    this.localReplica = localPg && region !== config.cluster.primary_region ? pool(region) : null
+    this.routing = new Counter({
+      name: 'grey_query_routing_total',
+      help: 'Routing decisions, by protocol, target (primary | replica), region and reason.',
+      labelNames: ['protocol', 'target', 'region', 'reason'],
+      registers: [registry],
+    })
+  }
+
+  get address(): string | null {
+    return this.config.proxy.listen.pg ?? null
+  }
+
+  async start(): Promise<void> {
+    const listen = this.config.proxy.listen.pg
+    if (!listen) return
+    const { host, port } = hostPort(listen)
+    const server = createServer((socket) => {
+      const session: PgSession = new PgSession(
+        socket,
+        {
+          region: this.config.proxy.region,
+          database: this.config.cluster.postgres.database,
+          auth: this.auth,
+          defaultConsistency: this.config.routing.default_consistency,
+          writingFunctions: this.config.routing.writing_functions,
+          primary: this.primary,
+          localReplica: this.localReplica,
+          log: this.log,
+          routed: (d) => this.routing.inc({ protocol: 'pg', target: d.target, region: d.region, reason: d.reason }),
+          findByKey: (pid, key) =>
+            [...this.sessions].find((s) => s.processId === pid && key.length === 4 && timingSafeEqual(s.secretKey, key)),
+        },
+        (ended) => this.sessions.delete(ended),
+      )
+      this.sessions.add(session)
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => resolve())
+    })
+    this.server = server
+  }
+
+  async stopAccepting(): Promise<void> {
+    const server = this.server
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+
+  activeSessions(): number {
+    return [...this.sessions].filter((s) => s.busyWithBackend).length
+  }
+
+  async closeAll(reason: string): Promise<void> {
+    for (const s of this.sessions) s.close(reason)
+    this.primary.close()
+    this.localReplica?.close()
+  }
+}

@@ -1,0 +1,207 @@
+import { spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { createConnection } from 'node:net'
+import t from 'tap'
+import pg from 'pg'
+import { ensureTestLab, hostPortOf, pgConnect, type LabJson } from '../fixtures/test-lab.js'
+
+const lab: LabJson = await ensureTestLab()
+const greyEu = lab.regions['eu-west']!.grey.pg
+const greyUs = lab.regions['us-east']!.grey.pg
+const portOf = (address: string): number => hostPortOf(address).port
+const primaryPort = portOf(lab.regions['us-east']!.pg.direct)
+const euReplicaPort = portOf(lab.regions['eu-west']!.pg.direct)
+const serverPort = async (c: pg.Client, sql = 'SELECT inet_server_port() AS p'): Promise<number> =>
+  Number((await c.query<{ p: number }>(sql)).rows[0]!.p)
+
+const setup = await pgConnect(lab, lab.regions['us-east']!.pg.direct)
+await setup.query('DROP TABLE IF EXISTS proxy_t; CREATE TABLE proxy_t (id serial PRIMARY KEY, note text)')
+await setup.end()
+
+t.test('psql through Grey: reads on the local standby, writes on the primary', async (t) => {
+  const { host, port } = hostPortOf(greyEu)
+  const psql = spawnSync(
+    'psql',
+    [
+      '-X',
+      '-A',
+      '-t',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-h',
+      host,
+      '-p',
+      String(port),
+      '-U',
+      lab.pg.user,
+      '-d',
+      lab.pg.database,
+      '-c',
+      'SELECT inet_server_port()',
+      '-c',
+      "INSERT INTO proxy_t (note) VALUES ('psql') RETURNING inet_server_port()",
+    ],
+    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: lab.pg.password } },
+  )
+  t.equal(psql.status, 0, psql.stderr)
+  const [readPort, writePort] = psql.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => /^\d+$/.test(l))
+    .map(Number)
+  t.equal(readPort, euReplicaPort, 'SELECT ran on the eu-west standby')
+  t.equal(writePort, primaryPort, 'INSERT ran on the us-east primary')
+})
+
+t.test('node-postgres: extended protocol and named prepared statements across backends', async (t) => {
+  const c = await pgConnect(lab, greyEu)
+  t.teardown(() => c.end())
+  const named = { name: 'by_id', text: 'SELECT $1::int + 1 AS n, inet_server_port() AS p', values: [41] }
+  for (let i = 0; i < 20; i++) {
+    const r = await c.query<{ n: number; p: number }>({ ...named, values: [i] })
+    t.equal(r.rows[0]!.n, i + 1)
+  }
+  const write = await c.query<{ p: number }>({
+    name: 'ins',
+    text: 'INSERT INTO proxy_t (note) VALUES ($1) RETURNING inet_server_port() AS p',
+    values: ['named'],
+  })
+  t.equal(write.rows[0]!.p, primaryPort, 'a named INSERT goes to the primary')
+  const again = await c.query<{ p: number }>({
+    name: 'ins',
+    text: 'INSERT INTO proxy_t (note) VALUES ($1) RETURNING inet_server_port() AS p',
+    values: ['again'],
+  })
+  t.equal(again.rows[0]!.p, primaryPort)
+  // A second client shares the pool: the named statements of the first must not leak or break.
+  const d = await pgConnect(lab, greyEu)
+  t.equal((await d.query<{ n: number }>({ name: 'by_id', text: 'SELECT $1::int * 2 AS n', values: [21] })).rows[0]!.n, 42)
+  await d.end()
+})
+
+t.test('transactions stay on one backend; BEGIN is held back; READ ONLY may use the replica', async (t) => {
+  const c = await pgConnect(lab, greyEu)
+  t.teardown(() => c.end())
+  await c.query('BEGIN')
+  const ins = await c.query<{ id: number; p: number }>("INSERT INTO proxy_t (note) VALUES ('tx') RETURNING id, inet_server_port() AS p")
+  const seen = await c.query<{ p: number }>('SELECT inet_server_port() AS p FROM proxy_t WHERE id = $1', [ins.rows[0]!.id])
+  t.equal(seen.rowCount, 1, 'the transaction reads its own write')
+  t.equal(seen.rows[0]!.p, primaryPort, 'and does so on the primary, where it began')
+  await c.query('COMMIT')
+
+  await c.query('BEGIN READ ONLY')
+  t.equal(await serverPort(c), euReplicaPort, 'a read-only transaction runs on the local standby')
+  t.equal(await serverPort(c), euReplicaPort, 'and stays there')
+  await c.query('COMMIT')
+
+  await c.query('BEGIN')
+  await c.query('COMMIT')
+  t.pass('an empty transaction is answered without a server')
+  await c.query('BEGIN')
+  await t.rejects(c.query('SELECT 1/0'), /division by zero/)
+  await t.rejects(c.query('SELECT 1'), /current transaction is aborted/, 'the failed transaction keeps its backend')
+  await c.query('ROLLBACK')
+  t.equal(await serverPort(c), euReplicaPort, 'after ROLLBACK, reads go local again')
+})
+
+t.test('SET is replayed on every backend the session uses; grey.consistency is answered by Grey', async (t) => {
+  const c = await pgConnect(lab, greyEu)
+  t.teardown(() => c.end())
+  await c.query("SET statement_timeout = '4321ms'")
+  const ports = new Set<number>()
+  for (let i = 0; i < 6; i++) {
+    const r = await c.query<{ s: string; p: number }>(
+      i % 2
+        ? 'SELECT current_setting($1) AS s, inet_server_port() AS p'
+        : "INSERT INTO proxy_t (note) VALUES ('set') RETURNING current_setting('statement_timeout') AS s, inet_server_port() AS p",
+      i % 2 ? ['statement_timeout'] : undefined,
+    )
+    t.equal(r.rows[0]!.s, '4321ms')
+    ports.add(r.rows[0]!.p)
+  }
+  t.same([...ports].sort(), [euReplicaPort, primaryPort].sort(), 'on the primary and the standby')
+  await c.query('RESET statement_timeout')
+  t.not((await c.query<{ s: string }>('SHOW statement_timeout')).rows[0]!.s, '4321ms')
+
+  await c.query("SET grey.consistency = 'strong'")
+  t.equal((await c.query<{ 'grey.consistency': string }>('SHOW grey.consistency')).rows[0]!['grey.consistency'], 'strong')
+  t.equal(await serverPort(c), primaryPort, 'strong reads go to the primary')
+  t.equal(
+    await serverPort(c, '/* grey: consistency=eventual */ SELECT inet_server_port() AS p'),
+    euReplicaPort,
+    'a hint beats the session setting',
+  )
+  await t.rejects(c.query("SET grey.consistency = 'sometimes'"), /grey\.consistency/)
+})
+
+t.test('the connection-string option sets the consistency', async (t) => {
+  const c = await pgConnect(lab, greyEu, { options: '-c grey.consistency=strong' })
+  t.equal(await serverPort(c), primaryPort)
+  await c.end()
+})
+
+t.test('bad credentials, databases and bytes get clear errors and disturb no one', async (t) => {
+  const bystander = await pgConnect(lab, greyEu)
+  t.teardown(() => bystander.end())
+  await t.rejects(pgConnect(lab, greyEu, { password: 'wrong' }), {
+    code: '28P01',
+    message: `password authentication failed for user "${lab.pg.user}"`,
+  })
+  await t.rejects(pgConnect(lab, greyEu, { user: 'nobody' }), {
+    code: '28P01',
+    message: 'password authentication failed for user "nobody"',
+  })
+  await t.rejects(pgConnect(lab, greyEu, { database: 'elsewhere' }), { code: '3D000' })
+  const { host, port } = hostPortOf(greyEu)
+  const raw = createConnection({ host, port })
+  await once(raw, 'connect')
+  raw.write(Buffer.from('00000008deadbeef', 'hex'))
+  const [reply] = (await once(raw, 'data')) as [Buffer]
+  t.equal(String.fromCharCode(reply[0]!), 'E', 'an ErrorResponse')
+  t.match(
+    reply.toString('latin1'),
+    /C0A000\0Munsupported frontend protocol 57005\.48879/,
+    'an unknown protocol version: 0A000, as PostgreSQL answers',
+  )
+  raw.destroy()
+  const garbage = createConnection({ host, port })
+  await once(garbage, 'connect')
+  garbage.write(Buffer.from('ffffffff00030000', 'hex'))
+  const [bad] = (await once(garbage, 'data')) as [Buffer]
+  t.match(bad.toString('latin1'), /C08P01\0/, 'a nonsense length: 08P01')
+  garbage.destroy()
+  t.equal((await bystander.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one, 1, 'other sessions carry on')
+})
+
+t.test('a CancelRequest with the key Grey handed out cancels the running query', async (t) => {
+  const c = await pgConnect(lab, greyUs)
+  t.teardown(() => c.end())
+  const { processID, secretKey } = c as unknown as { processID: number; secretKey: number }
+  const running = c.query('SELECT pg_sleep(20)')
+  await new Promise((r) => setTimeout(r, 300))
+  const { host, port } = hostPortOf(greyUs)
+  const cancel = createConnection({ host, port })
+  const packet = Buffer.alloc(16)
+  packet.writeInt32BE(16, 0)
+  packet.writeInt32BE(80877102, 4)
+  packet.writeInt32BE(processID, 8)
+  packet.writeInt32BE(secretKey, 12)
+  cancel.end(packet)
+  const t0 = Date.now()
+  await t.rejects(running, { code: '57014' })
+  t.ok(Date.now() - t0 < 5000, 'cancelled promptly')
+})
+
+t.test('pgbench runs through Grey (simple, extended and prepared protocols)', async (t) => {
+  const { host, port } = hostPortOf(greyUs)
+  const env = { ...process.env, PGPASSWORD: lab.pg.password }
+  const base = ['-h', host, '-p', String(port), '-U', lab.pg.user]
+  const init = spawnSync('pgbench', [...base, '-i', '-s', '1', '-q', lab.pg.database], { encoding: 'utf8', env })
+  t.equal(init.status, 0, init.stderr)
+  for (const mode of ['simple', 'extended', 'prepared']) {
+    const run = spawnSync('pgbench', [...base, '-M', mode, '-c', '4', '-t', '20', lab.pg.database], { encoding: 'utf8', env })
+    t.equal(run.status, 0, `${mode}: ${run.stderr}`)
+    t.match(run.stdout, /number of transactions actually processed: 80\/80/, `${mode}: every transaction done`)
+    t.match(run.stdout, /number of failed transactions: 0 /, `${mode}: none failed`)
+  }
+})
