@@ -98,7 +98,10 @@ const ProxySchema = z.strictObject({
           z.strictObject({
             password: z.string().optional(),
             scram_verifier: z.string().startsWith('SCRAM-SHA-256$').optional(),
-            md5: z.string().regex(/^md5[0-9a-f]{32}$/).optional(),
+            md5: z
+              .string()
+              .regex(/^md5[0-9a-f]{32}$/)
+              .optional(),
             /** Accept without a password, from loopback only. */
             trust: z.literal(true).optional(),
           }),
@@ -111,7 +114,6 @@ const ProxySchema = z.strictObject({
   /** Server connections Grey keeps to each PostgreSQL node. */
   pool: z
     .strictObject({
-      mode: z.enum(['transaction', 'session']).default('transaction'),
       max_connections_per_node: z.int().min(1).max(10_000).default(20),
       acquire_timeout: duration({ positive: true }).prefault('5s'),
       connect_timeout: duration({ positive: true }).prefault('5s'),

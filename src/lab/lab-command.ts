@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { COMPONENT_KINDS, type ComponentKind } from './lab-state.js'
 import { Lab } from './lab.js'
-import { cqlWriteVisibility, pgWriteVisibility, type VisibilityResult } from './lab-demo.js'
+import { cqlWriteVisibility, greyRoutingDemo, pgWriteVisibility, type VisibilityResult } from './lab-demo.js'
 import { createLogger } from '../cli/logger.js'
 import { WanEmulator, type WanPlan } from './wan/wan-emulator.js'
 
@@ -115,6 +115,15 @@ async function demo(lab: Lab, without: ReadonlySet<ComponentKind>): Promise<void
     printVisibility(await cqlWriteVisibility(lab.plan))
   }
   if (!without.has('grey')) {
+    const via = lab.plan.regions[1] ?? lab.plan.regions[0]
+    if (via) {
+      say(
+        `demo: statements sent to the ${via.name} Grey (postgres://${lab.plan.pgUser}@${via.grey.pg.host}:${via.grey.pg.port}/${lab.plan.pgDatabase}); where each one ran:`,
+      )
+      for (const r of await greyRoutingDemo(lab.plan, via.name)) {
+        say(`  ${r.statement.slice(0, 72).padEnd(74)} → ${r.ranIn} ${r.role} in ${r.ms} ms`)
+      }
+    }
     say('demo: each region has its Grey; admin endpoints:')
     for (const r of lab.plan.regions) {
       const url = `http://${r.grey.admin.host}:${r.grey.admin.port}`
@@ -122,7 +131,7 @@ async function demo(lab: Lab, without: ReadonlySet<ComponentKind>): Promise<void
         (res) => res.status,
         () => 'down',
       )
-      say(`  ${r.name.padEnd(9)} ${url}/readyz → ${ready}   (no front ends yet)`)
+      say(`  ${r.name.padEnd(9)} ${url}/readyz → ${ready}   metrics: ${url}/metrics`)
     }
   }
 }

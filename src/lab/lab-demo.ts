@@ -91,3 +91,41 @@ export async function cqlWriteVisibility(plan: LabPlan, timeoutMs = 10_000): Pro
     await Promise.all(clients.map((c) => c.client.shutdown()))
   }
 }
+
+export interface RoutedStatement {
+  statement: string
+  /** The region whose PostgreSQL ran it, told by the server's port. */
+  ranIn: string
+  role: string
+  ms: number
+}
+
+/** Statements sent through one region's Grey, and where each one ran. */
+export async function greyRoutingDemo(plan: LabPlan, regionName: string): Promise<RoutedStatement[]> {
+  const region = plan.regions.find((r) => r.name === regionName)
+  if (!region) throw new Error(`no region ${regionName}`)
+  const client = pgClient(plan, region.grey.pg.host, region.grey.pg.port)
+  await client.connect()
+  const byPort = new Map(plan.regions.map((r) => [r.pg.port, r]))
+  try {
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS grey_lab_demo (id bigserial PRIMARY KEY, note text, written_at timestamptz DEFAULT now())',
+    )
+    const statements = [
+      'SELECT count(*), inet_server_port() AS port FROM grey_lab_demo',
+      `INSERT INTO grey_lab_demo (note) VALUES ('through the ${regionName} Grey') RETURNING inet_server_port() AS port`,
+      '/* grey: consistency=strong */ SELECT count(*), inet_server_port() AS port FROM grey_lab_demo',
+    ]
+    const out: RoutedStatement[] = []
+    for (const statement of statements) {
+      const t0 = Date.now()
+      const { rows } = await client.query<{ port: number }>(statement)
+      const ms = Date.now() - t0
+      const ran = byPort.get(Number(rows[0]?.port))
+      out.push({ statement, ranIn: ran?.name ?? '?', role: ran?.pgRole ?? '?', ms })
+    }
+    return out
+  } finally {
+    await client.end()
+  }
+}

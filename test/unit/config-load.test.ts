@@ -89,7 +89,7 @@ t.test('a minimal file gets every default', async (t) => {
       drain_timeout: 30_000,
       log_level: 'info',
       auth: { users: {} },
-      pool: { mode: 'transaction', max_connections_per_node: 20, acquire_timeout: 5000, connect_timeout: 5000 },
+      pool: { max_connections_per_node: 20, acquire_timeout: 5000, connect_timeout: 5000 },
     },
     admin: { listen: '127.0.0.1:9187' },
     cluster: {
