@@ -61,6 +61,8 @@ export async function startProxy(
       log.info({ signal, drainTimeoutMs: config.proxy.drain_timeout }, 'draining: no new connections')
       const result = await drainFrontEnds(frontEnds, config.proxy.drain_timeout)
       log.info(result, result.drained ? 'drained' : 'drain timeout ran out; closed the remaining sessions')
+      // Idle sessions and pooled server connections go too (drainFrontEnds closed them only on timeout).
+      if (result.drained) await Promise.all(frontEnds.map((f) => f.closeAll('grey: shutting down')))
       await admin.close()
     },
   }

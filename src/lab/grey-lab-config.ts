@@ -1,4 +1,5 @@
 import { stringify } from 'yaml'
+import { LAB_CQL_PASSWORD, LAB_CQL_USER } from './cassandra/cassandra-node.js'
 import { endpointText, oneWayDelayMs, reachFrom, type LabPlan, type RegionPlan } from './lab-plan.js'
 
 /**
@@ -42,7 +43,7 @@ export function greyLabConfig(plan: LabPlan, self: RegionPlan): string {
       primary_region: primary.name,
       regions,
       postgres: { user: plan.pgUser, password: plan.pgPassword, database: plan.pgDatabase },
-      cassandra: { user: 'cassandra', password: 'cassandra', keyspace: 'grey_lab' },
+      cassandra: { user: LAB_CQL_USER, password: LAB_CQL_PASSWORD, keyspace: 'grey_lab' },
     },
     consensus: {
       raft: {

@@ -17,7 +17,8 @@ const pgClient = (plan: LabPlan, host: string, port: number): pg.Client =>
 /** Polls until `seen()` holds; returns the ms elapsed since `sinceMs`, or null after `timeoutMs`. */
 async function timeUntil(seen: () => Promise<boolean>, sinceMs: number, timeoutMs: number): Promise<number | null> {
   while (Date.now() - sinceMs < timeoutMs) {
-    if (await seen()) return Date.now() - sinceMs
+    // An error (the table itself has not replicated yet) is "not yet".
+    if (await seen().catch(() => false)) return Date.now() - sinceMs
     await sleep(2)
   }
   return null

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { greyLabConfig } from './grey-lab-config.js'
+import { LAB_CQL_PASSWORD, LAB_CQL_USER } from './cassandra/cassandra-node.js'
 import { labWanPlan } from './wan/lab-wan-plan.js'
 import { endpointText, LAB_REGIONS, labPlan, reachFrom, regionPlan, type LabPlan, type RegionPlan } from './lab-plan.js'
 import { residentMb, spawnDetached, stopProcess, waitFor } from './lab-process.js'
@@ -300,7 +301,7 @@ export class Lab {
         ]),
       ),
       pg: { user: plan.pgUser, password: plan.pgPassword, database: plan.pgDatabase },
-      cassandra: { user: 'cassandra', password: 'cassandra', keyspace: 'grey_lab' },
+      cassandra: { user: LAB_CQL_USER, password: LAB_CQL_PASSWORD, keyspace: 'grey_lab' },
       admin: { token: plan.adminToken },
       wan: {
         control: `http://${endpointText(plan.wanControl)}`,

@@ -505,20 +505,23 @@ export class PgSession {
     return new Promise((resolve) => {
       const socket = this.socket
       let corked = false
+      let errorForwarded = false
       backend.onFrame = (frame: BackendFrame) => {
         if (this.swallow.length > 0 && frame.head && frame.type === this.swallow[0]) {
           if (frame.tail) this.swallow.shift()
           return
         }
         if (this.swallow.length > 0 && frame.type === BackendMessageType.ErrorResponse) {
-          // What Grey injected failed: the client sees the error, and the rest of the flight is skipped by the server.
-          this.swallow = this.swallow.filter((t) => t === BackendMessageType.ReadyForQuery).slice(0, 0)
+          // Something Grey injected failed: the client sees the error and the server skips the rest of the flight.
+          // (Known gap: an injected simple query's own ReadyForQuery then reaches the client too.)
+          this.swallow = []
         }
         if (!corked) {
           socket.cork()
           corked = true
         }
         socket.write(frame.buffer.subarray(frame.offset, frame.offset + frame.length))
+        if (frame.type === BackendMessageType.ErrorResponse) errorForwarded = true
         if (frame.type === BackendMessageType.ReadyForQuery && frame.tail && frame.head) {
           backend.onFrame = null
           backend.onClose = null
@@ -534,27 +537,41 @@ export class PgSession {
         }
       }
       backend.onClose = (err) => {
-        this.backendPool?.discard(backend)
-        this.backend = null
-        this.backendPool = null
-        this.pinnedBy = null
-        const detail = err ? `: ${err.message}` : ''
-        this.log.warn({ node: backend.node.region, err: err?.message }, 'backend lost while serving a client')
-        socket.write(
-          Buffer.concat([
-            msg.errorResponse({
-              severity: 'ERROR',
-              code: '08006',
-              message: `grey: the connection to PostgreSQL ${backend.node.region} was lost${detail}; any open transaction is rolled back. Retry: the next statement goes to a healthy server`,
-            }),
-            msg.readyForQuery('I'),
-          ]),
-        )
+        if (corked) socket.uncork()
+        this.backendLost(backend, err, errorForwarded)
         resolve(null)
+      }
+      if (backend.isClosed) {
+        // It died between statements (idle in a transaction): nothing was sent, the client learns now.
+        this.backendLost(backend, null, false)
+        return resolve(null)
       }
       backend.write(bytes)
       if (!waitsForReady) resolve('ok-flush')
     })
+  }
+
+  /** The session's server connection is gone: tell the client, forget the connection, go on. */
+  private backendLost(backend: BackendConnection, err: Error | null, clientHasError: boolean): void {
+    backend.onClose = null
+    this.backendPool?.discard(backend)
+    this.backend = null
+    this.backendPool = null
+    this.pinnedBy = null
+    const detail = err ? `: ${err.message}` : ''
+    this.log.warn({ node: backend.node.region, err: err?.message }, 'backend lost while serving a client')
+    // The server's own last words (e.g. FATAL 57P01) already answered the statement: only end it.
+    if (clientHasError) return void this.socket.write(msg.readyForQuery('I'))
+    this.socket.write(
+      Buffer.concat([
+        msg.errorResponse({
+          severity: 'ERROR',
+          code: '08006',
+          message: `grey: the connection to PostgreSQL ${backend.node.region} was lost${detail}; any open transaction is rolled back. Retry: the next statement goes to a healthy server`,
+        }),
+        msg.readyForQuery('I'),
+      ]),
+    )
   }
 
   private releaseBackend(): void {

@@ -12,6 +12,7 @@ import {
   CASSANDRA_MAIN_CLASS,
   cassandraJavaArgs,
   labCqlClient,
+  CASSANDRA_DEFAULT_USER,
   LAB_KEYSPACE,
   LAB_TABLE,
   prepareLabKeyspace,
@@ -261,8 +262,9 @@ t.test('two real nodes in two DCs replicate through NetworkTopologyStrategy', as
   }
   const [east, west] = specs
   await t.rejects(startCassandraNode(east), /already running/, 'a second start of a running node is refused')
-  const eastClient = labCqlClient(`${east.listenAddress}:${east.nativePort}`, east.datacenter)
-  const westClient = labCqlClient(`${west.listenAddress}:${west.nativePort}`, west.datacenter)
+  // The default superuser until prepareLabKeyspace has created the lab's role.
+  const eastClient = labCqlClient(`${east.listenAddress}:${east.nativePort}`, east.datacenter, {}, CASSANDRA_DEFAULT_USER)
+  const westClient = labCqlClient(`${west.listenAddress}:${west.nativePort}`, west.datacenter, {}, CASSANDRA_DEFAULT_USER)
   clients.push(eastClient, westClient)
   await eastClient.connect()
   await westClient.connect()

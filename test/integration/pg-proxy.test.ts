@@ -1,13 +1,61 @@
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createConnection } from 'node:net'
 import t from 'tap'
 import pg from 'pg'
-import { ensureTestLab, hostPortOf, pgConnect, type LabJson } from '../fixtures/test-lab.js'
+import { pino } from 'pino'
+import { createMetrics } from '../../src/admin/metrics.js'
+import { startProxy } from '../../src/cli/proxy-command.js'
+import { parseConfig } from '../../src/config/load-config.js'
+import { greyLabConfig } from '../../src/lab/grey-lab-config.js'
+import { labPlan, regionPlan } from '../../src/lab/lab-plan.js'
+import { PgFrontEnd } from '../../src/pg/pg-front-end.js'
+import { freePort } from '../fixtures/free-port.js'
+import { ensureTestLab, hostPortOf, pgConnect, TEST_LAB_DIR, type LabJson } from '../fixtures/test-lab.js'
 
 const lab: LabJson = await ensureTestLab()
-const greyEu = lab.regions['eu-west']!.grey.pg
-const greyUs = lab.regions['us-east']!.grey.pg
+
+/** psql and pgbench run asynchronously: the Grey under test shares this process's event loop. */
+function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env: options.env ?? process.env })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('close', (status) => resolve({ status, stdout, stderr }))
+    child.stdin.end(options.input ?? '')
+  })
+}
+
+/**
+ * Grey's PostgreSQL front end run in this process (so its code is measured), configured exactly as the
+ * lab configures that region's Grey, on free ports, in front of the lab's real servers.
+ */
+async function greyInProcess(region: string): Promise<{ pg: string; admin: string; stop: () => Promise<void> }> {
+  const plan = labPlan({ dir: TEST_LAB_DIR, slot: 1 })
+  const [pgPort, adminPort] = [await freePort(), await freePort()]
+  const config = parseConfig(greyLabConfig(plan, regionPlan(plan, region)), {
+    GREY_PROXY__LISTEN__PG: `127.0.0.1:${pgPort}`,
+    GREY_ADMIN__LISTEN: `127.0.0.1:${adminPort}`,
+  })
+  const log = pino({ level: 'silent' })
+  const metrics = createMetrics({ region, instance: config.proxy.instance_id, version: 'test' })
+  const proxy = await startProxy(config, log, [new PgFrontEnd(config, log, metrics.registry)], metrics)
+  return { pg: `127.0.0.1:${pgPort}`, admin: `http://127.0.0.1:${adminPort}`, stop: () => proxy.shutdown('test end') }
+}
+const eu = await greyInProcess('eu-west')
+const us = await greyInProcess('us-east')
+t.teardown(async () => {
+  await eu.stop()
+  await us.stop()
+})
+const greyEu = eu.pg
+const greyUs = us.pg
 const portOf = (address: string): number => hostPortOf(address).port
 const primaryPort = portOf(lab.regions['us-east']!.pg.direct)
 const euReplicaPort = portOf(lab.regions['eu-west']!.pg.direct)
@@ -20,7 +68,7 @@ await setup.end()
 
 t.test('psql through Grey: reads on the local standby, writes on the primary', async (t) => {
   const { host, port } = hostPortOf(greyEu)
-  const psql = spawnSync(
+  const psql = await run(
     'psql',
     [
       '-X',
@@ -41,7 +89,7 @@ t.test('psql through Grey: reads on the local standby, writes on the primary', a
       '-c',
       "INSERT INTO proxy_t (note) VALUES ('psql') RETURNING inet_server_port()",
     ],
-    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: lab.pg.password } },
+    { env: { ...process.env, PGPASSWORD: lab.pg.password } },
   )
   t.equal(psql.status, 0, psql.stderr)
   const [readPort, writePort] = psql.stdout
@@ -196,12 +244,62 @@ t.test('pgbench runs through Grey (simple, extended and prepared protocols)', as
   const { host, port } = hostPortOf(greyUs)
   const env = { ...process.env, PGPASSWORD: lab.pg.password }
   const base = ['-h', host, '-p', String(port), '-U', lab.pg.user]
-  const init = spawnSync('pgbench', [...base, '-i', '-s', '1', '-q', lab.pg.database], { encoding: 'utf8', env })
+  const init = await run('pgbench', [...base, '-i', '-s', '1', '-q', lab.pg.database], { env })
   t.equal(init.status, 0, init.stderr)
   for (const mode of ['simple', 'extended', 'prepared']) {
-    const run = spawnSync('pgbench', [...base, '-M', mode, '-c', '4', '-t', '20', lab.pg.database], { encoding: 'utf8', env })
-    t.equal(run.status, 0, `${mode}: ${run.stderr}`)
-    t.match(run.stdout, /number of transactions actually processed: 80\/80/, `${mode}: every transaction done`)
-    t.match(run.stdout, /number of failed transactions: 0 /, `${mode}: none failed`)
+    const bench = await run('pgbench', [...base, '-M', mode, '-c', '4', '-t', '20', lab.pg.database], { env })
+    t.equal(bench.status, 0, `${mode}: ${bench.stderr}`)
+    t.match(bench.stdout, /number of transactions actually processed: 80\/80/, `${mode}: every transaction done`)
+    t.match(bench.stdout, /number of failed transactions: 0 /, `${mode}: none failed`)
   }
+})
+
+t.test('a temporary table pins the session to its backend', async (t) => {
+  const c = await pgConnect(lab, greyEu)
+  t.teardown(() => c.end())
+  await c.query('CREATE TEMP TABLE scratch (x int)')
+  await c.query('INSERT INTO scratch VALUES (1), (2)')
+  // Without the pin this read would go to the standby, which has no such table.
+  t.equal((await c.query<{ n: string }>('SELECT count(*) AS n FROM scratch')).rows[0]!.n, '2')
+  t.equal(await serverPort(c), primaryPort, 'every later statement stays on the pinned backend')
+})
+
+t.test('COPY FROM STDIN and COPY TO STDOUT pass through', async (t) => {
+  const { host, port } = hostPortOf(greyEu)
+  const env = { ...process.env, PGPASSWORD: lab.pg.password }
+  const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', host, '-p', String(port), '-U', lab.pg.user, '-d', lab.pg.database]
+  const copyIn = await run('psql', [...args, '-c', 'COPY proxy_t (note) FROM STDIN'], {
+    input: 'copied-1\ncopied-2\n',
+    env,
+  })
+  t.equal(copyIn.status, 0, copyIn.stderr)
+  const copyOut = await run('psql', [...args, '-c', "COPY (SELECT note FROM proxy_t WHERE note LIKE 'copied-%' ORDER BY note) TO STDOUT"], {
+    env,
+  })
+  t.equal(copyOut.status, 0, copyOut.stderr)
+  t.equal(copyOut.stdout, 'copied-1\ncopied-2\n')
+})
+
+t.test('every routing decision is counted with its reason', async (t) => {
+  const metrics = await (await fetch(`${eu.admin}/metrics`)).text()
+  t.match(metrics, /grey_query_routing_total\{protocol="pg",target="replica",region="eu-west",reason="read on local replica"\} [1-9]/)
+  t.match(metrics, /grey_query_routing_total\{protocol="pg",target="primary",region="us-east",reason="write"\} [1-9]/)
+  t.match(metrics, /grey_query_routing_total\{protocol="pg",target="primary",region="us-east",reason="consistency strong"\} [1-9]/)
+})
+
+t.test('a backend that dies mid-transaction gives a clear error; the next statement works', async (t) => {
+  const c = await pgConnect(lab, greyEu)
+  t.teardown(() => c.end())
+  await c.query('BEGIN')
+  const { pid } = (await c.query<{ pid: number }>("INSERT INTO proxy_t (note) VALUES ('doomed') RETURNING pg_backend_pid() AS pid"))
+    .rows[0]!
+  const admin = await pgConnect(lab, lab.regions['us-east']!.pg.direct)
+  await admin.query('SELECT pg_terminate_backend($1)', [pid])
+  await admin.end()
+  await t.rejects(c.query('SELECT 1'), /terminating connection|was lost/)
+  const r = await c.query<{ one: number }>('SELECT 1 AS one')
+  t.equal(r.rows[0]!.one, 1, 'the session goes on, on a healthy server')
+  const check = await pgConnect(lab, lab.regions['us-east']!.pg.direct)
+  t.equal((await check.query("SELECT 1 FROM proxy_t WHERE note = 'doomed'")).rowCount, 0, 'the dead transaction left nothing behind')
+  await check.end()
 })

@@ -9,4 +9,4 @@ export { startCassandraNode, type StartCassandraNodeOptions, type StartedCassand
 export { stopCassandraNode, type StopCassandraNodeOptions } from './stop-cassandra-node.js'
 export { runningCassandraPid } from './running-cassandra-pid.js'
 export { prepareLabKeyspace, LAB_KEYSPACE, LAB_TABLE } from './prepare-lab-keyspace.js'
-export { labCqlClient, LAB_CQL_USER, LAB_CQL_PASSWORD } from './lab-cql-client.js'
+export { labCqlClient, CASSANDRA_DEFAULT_USER, LAB_CQL_USER, LAB_CQL_PASSWORD, type CqlCredentials } from './lab-cql-client.js'

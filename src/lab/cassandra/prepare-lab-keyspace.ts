@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Client } from 'cassandra-driver'
 import { ensureKeyspaceReplication } from './ensure-keyspace-replication.js'
-import { labCqlClient } from './lab-cql-client.js'
+import { CASSANDRA_DEFAULT_USER, LAB_CQL_PASSWORD, LAB_CQL_USER, labCqlClient } from './lab-cql-client.js'
 import { replicateLabAuth } from './replicate-lab-auth.js'
 import { untilAuthSettles } from './until-auth-settles.js'
 
@@ -33,10 +33,17 @@ async function step<T>(what: string, action: () => Promise<T>): Promise<T> {
  * Run it once every node of `dcs` is up. `contactPoint` is `host:port` of a node in `localDc`.
  */
 export async function prepareLabKeyspace(contactPoint: string, localDc: string, dcs: string[]): Promise<void> {
-  const client = labCqlClient(contactPoint, localDc)
+  const client = labCqlClient(contactPoint, localDc, {}, CASSANDRA_DEFAULT_USER)
   try {
     await step(`connecting to ${contactPoint} (${localDc})`, () => client.connect())
     await step(`replicating system_auth to ${dcs.join(', ')}`, () => replicateLabAuth(client, dcs))
+    await step(`creating role ${LAB_CQL_USER}`, () =>
+      untilAuthSettles(() =>
+        client.execute(
+          `CREATE ROLE IF NOT EXISTS ${LAB_CQL_USER} WITH PASSWORD = '${LAB_CQL_PASSWORD}' AND SUPERUSER = true AND LOGIN = true`,
+        ),
+      ),
+    )
     await step(`creating keyspace ${LAB_KEYSPACE}`, () => untilAuthSettles(() => ensureKeyspaceReplication(client, LAB_KEYSPACE, dcs)))
     await step(`creating table ${LAB_KEYSPACE}.${LAB_TABLE}`, () =>
       untilAuthSettles(() => client.execute(`CREATE TABLE IF NOT EXISTS ${LAB_KEYSPACE}.${LAB_TABLE} (k text PRIMARY KEY, v text)`)),

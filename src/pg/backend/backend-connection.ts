@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createConnection, type Socket } from 'node:net'
-import pgProtocol from 'pg-protocol'
+import { serialize } from 'pg-protocol/dist/serializer'
 import { encodeScramNonce } from '../auth/scram-syntax.js'
 import { continueScramClient, finishScramClient, startScramClient, type ScramClientState } from '../auth/scram-client.js'
 import { md5SaltedResponse } from '../auth/md5-auth.js'
@@ -14,7 +14,6 @@ import {
   type BackendFrame,
 } from '../protocol/backend-scanner.js'
 
-const { serialize } = pgProtocol
 
 export interface BackendNode {
   /** The region this PostgreSQL serves. */
