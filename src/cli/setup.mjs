@@ -45,6 +45,8 @@ const debian = [
   { pkg: 'redis-server', file: '/usr/bin/redis-server' },
   { pkg: 'openjdk-17-jre-headless', file: '/usr/lib/jvm/java-17-openjdk-amd64/bin/java' },
   { pkg: 'maven', file: '/usr/bin/mvn' },
+  // For bench/: the pooler Grey is measured against.
+  { pkg: 'pgbouncer', file: '/usr/sbin/pgbouncer' },
 ]
 
 function debianPackages() {

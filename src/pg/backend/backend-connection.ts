@@ -14,7 +14,6 @@ import {
   type BackendFrame,
 } from '../protocol/backend-scanner.js'
 
-
 export interface BackendNode {
   /** The region this PostgreSQL serves. */
   region: string
