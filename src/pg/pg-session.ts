@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
+import { serialize } from 'pg-protocol/dist/serializer'
 import type { ConsistencyLevel } from '../config/config-schema.js'
 import { decidePgRoute, type PgRouteDecision } from '../routing/decide-pg-route.js'
 import { classifySql, type SqlClassification } from '../routing/sql-classifier.js'
@@ -370,7 +371,7 @@ export class PgSession {
     if (backend.appliedSettings !== this.settings.join(';')) {
       // RESET ALL then this session's SETs, in one simple query whose replies the client never sees.
       const sql = ['RESET ALL', ...this.settings].join(';')
-      out.push(queryMessage(sql))
+      out.push(serialize.query(sql))
       this.swallow.push(
         ...Array<number>(this.settings.length + 1).fill(BackendMessageType.CommandComplete),
         BackendMessageType.ReadyForQuery,
@@ -378,7 +379,7 @@ export class PgSession {
       backend.appliedSettings = this.settings.join(';')
     }
     if (this.heldBegin) {
-      out.push(queryMessage(this.heldBegin.sql))
+      out.push(serialize.query(this.heldBegin.sql))
       this.swallow.push(BackendMessageType.CommandComplete, BackendMessageType.ReadyForQuery)
       this.heldBegin = null
     }
@@ -387,7 +388,7 @@ export class PgSession {
       if (m.type === 'Parse' && m.name !== '') {
         this.prepared.set(m.name, { raw: Buffer.from(m.raw), sql: m.query })
         // Another session may have left this name on the shared server: close it first, silently.
-        if (backend.prepared.has(m.name)) this.inject(out, closeStatementMessage(m.name), BackendMessageType.CloseComplete)
+        if (backend.prepared.has(m.name)) this.inject(out, serialize.close({ type: 'S', name: m.name }), BackendMessageType.CloseComplete)
         backend.prepared.set(m.name, m.query)
         parsedHere.add(m.name)
       }
@@ -395,7 +396,7 @@ export class PgSession {
       const known = needs === '' || parsedHere.has(needs) ? undefined : this.prepared.get(needs)
       if (known && backend.prepared.get(needs) !== known.sql) {
         // Re-issue this session's Parse on a server that lacks it (or has another statement of that name).
-        if (backend.prepared.has(needs)) this.inject(out, closeStatementMessage(needs), BackendMessageType.CloseComplete)
+        if (backend.prepared.has(needs)) this.inject(out, serialize.close({ type: 'S', name: needs }), BackendMessageType.CloseComplete)
         this.inject(out, known.raw, BackendMessageType.ParseComplete)
         backend.prepared.set(needs, known.sql)
         parsedHere.add(needs)
@@ -596,25 +597,6 @@ export class PgSession {
 
 function sqlOf(m: RegularMessage): string[] {
   return m.type === 'Query' ? [m.query] : m.type === 'Parse' ? [m.query] : []
-}
-
-function queryMessage(sql: string): Buffer {
-  const body = Buffer.from(`${sql}\0`, 'utf8')
-  const out = Buffer.alloc(5 + body.length)
-  out[0] = 0x51
-  out.writeInt32BE(4 + body.length, 1)
-  body.copy(out, 5)
-  return out
-}
-
-/** Close (C) of a prepared statement (S). */
-function closeStatementMessage(name: string): Buffer {
-  const body = Buffer.from(`S${name}\0`, 'utf8')
-  const out = Buffer.alloc(5 + body.length)
-  out[0] = 0x43
-  out.writeInt32BE(4 + body.length, 1)
-  body.copy(out, 5)
-  return out
 }
 
 function quoteLiteral(value: string): string {
