@@ -111,6 +111,8 @@ const ProxySchema = z.strictObject({
       mock_secret: z.string().optional(),
     })
     .prefault({}),
+  /** TLS toward PostgreSQL clients (answers SSLRequest with 'S'); plain text when absent. */
+  tls: z.strictObject({ cert_file: nonEmpty, key_file: nonEmpty }).optional(),
   /** Server connections Grey keeps to each PostgreSQL node. */
   pool: z
     .strictObject({

@@ -1,5 +1,7 @@
 import { createServer, type Server } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createSecureContext, type SecureContext } from 'node:tls'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import type { FrontEnd } from '../cli/front-end.js'
@@ -35,6 +37,7 @@ export class PgFrontEnd implements FrontEnd {
   private readonly localReplica: BackendPool | null
   private readonly routing: Counter<'protocol' | 'target' | 'region' | 'reason'>
   private readonly auth: ClientAuthConfig
+  private readonly tls: SecureContext | null
 
   constructor(
     private readonly config: Config,
@@ -43,6 +46,8 @@ export class PgFrontEnd implements FrontEnd {
   ) {
     const region = config.proxy.region
     this.auth = clientAuthConfig(config)
+    const tls = config.proxy.tls
+    this.tls = tls ? createSecureContext({ cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) }) : null
     const credentials = {
       user: config.cluster.postgres.user,
       password: config.cluster.postgres.password ?? '',
@@ -89,6 +94,7 @@ export class PgFrontEnd implements FrontEnd {
           writingFunctions: this.config.routing.writing_functions,
           primary: this.primary,
           localReplica: this.localReplica,
+          tls: this.tls,
           log: this.log,
           routed: (d) => this.routing.inc({ protocol: 'pg', target: d.target, region: d.region, reason: d.reason }),
           findByKey: (pid, key) =>

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
+import { TLSSocket, type SecureContext } from 'node:tls'
 import type { Logger } from 'pino'
 import { serialize } from 'pg-protocol/dist/serializer'
 import type { ConsistencyLevel } from '../config/config-schema.js'
@@ -28,6 +29,8 @@ export interface PgSessionContext {
   writingFunctions: readonly string[]
   primary: BackendPool
   localReplica: BackendPool | null
+  /** TLS toward clients when a certificate is configured; SSLRequest is answered 'N' otherwise. */
+  tls: SecureContext | null
   log: Logger
   /** Counts a routing decision (grey_query_routing_total). */
   routed(decision: PgRouteDecision): void
@@ -74,14 +77,20 @@ export class PgSession {
   private readonly log: Logger
 
   constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     private readonly ctx: PgSessionContext,
     private readonly onEnd: (session: PgSession) => void,
   ) {
     this.consistency = ctx.defaultConsistency
     this.log = ctx.log.child({ client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` })
     socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    this.listen(socket)
+  }
+
+  private readonly onChunk = (chunk: Buffer): void => this.onData(chunk)
+
+  private listen(socket: Socket): void {
+    socket.on('data', this.onChunk)
     socket.on('error', () => undefined)
     socket.on('close', () => this.end())
   }
@@ -133,9 +142,23 @@ export class PgSession {
 
   private onStartup(m: FrontendMessage): void {
     switch (m.type) {
-      case 'SSLRequest':
+      case 'SSLRequest': {
+        const tls = this.ctx.tls
+        // Bytes sent before the handshake were not encrypted: refuse them (CVE-2021-23214).
+        if (this.parser.pendingBytes > 0) return this.fatal('08P01', 'grey: data after an SSLRequest, before the TLS handshake')
+        if (!tls) {
+          // No certificate configured: 'N', and the client goes on in plain text or gives up, as it chose.
+          this.socket.write(msg.sslResponse(false))
+          return
+        }
+        this.socket.write(msg.sslResponse(true))
+        this.socket.off('data', this.onChunk)
+        const secure = new TLSSocket(this.socket, { isServer: true, secureContext: tls })
+        this.socket = secure
+        this.listen(secure)
+        return
+      }
       case 'GSSENCRequest':
-        // No TLS configured yet: 'N', and the client goes on in plain text (or gives up, as it chose).
         this.socket.write(msg.sslResponse(false))
         return
       case 'CancelRequest': {

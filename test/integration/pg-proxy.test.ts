@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { once } from 'node:events'
 import { createConnection } from 'node:net'
 import t from 'tap'
@@ -36,12 +39,16 @@ function run(
  * Grey's PostgreSQL front end run in this process (so its code is measured), configured exactly as the
  * lab configures that region's Grey, on free ports, in front of the lab's real servers.
  */
-async function greyInProcess(region: string): Promise<{ pg: string; admin: string; stop: () => Promise<void> }> {
+async function greyInProcess(
+  region: string,
+  env: Record<string, string> = {},
+): Promise<{ pg: string; admin: string; stop: () => Promise<void> }> {
   const plan = labPlan({ dir: TEST_LAB_DIR, slot: 1 })
   const [pgPort, adminPort] = [await freePort(), await freePort()]
   const config = parseConfig(greyLabConfig(plan, regionPlan(plan, region)), {
     GREY_PROXY__LISTEN__PG: `127.0.0.1:${pgPort}`,
     GREY_ADMIN__LISTEN: `127.0.0.1:${adminPort}`,
+    ...env,
   })
   const log = pino({ level: 'silent' })
   const metrics = createMetrics({ region, instance: config.proxy.instance_id, version: 'test' })
@@ -302,4 +309,47 @@ t.test('a backend that dies mid-transaction gives a clear error; the next statem
   const check = await pgConnect(lab, lab.regions['us-east']!.pg.direct)
   t.equal((await check.query("SELECT 1 FROM proxy_t WHERE note = 'doomed'")).rowCount, 0, 'the dead transaction left nothing behind')
   await check.end()
+})
+
+t.test('with a certificate configured, SSLRequest gets TLS; without one, plain text', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'grey-tls-'))
+  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')]
+  const openssl = await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=grey-test',
+  ])
+  t.equal(openssl.status, 0, openssl.stderr)
+  const secure = await greyInProcess('eu-west', { GREY_PROXY__TLS__CERT_FILE: cert, GREY_PROXY__TLS__KEY_FILE: key })
+  t.teardown(() => secure.stop())
+  const c = await pgConnect(lab, secure.pg, { ssl: { rejectUnauthorized: false } })
+  const stream = (c as unknown as { connection: { stream: { encrypted?: boolean; getProtocol?: () => string } } }).connection.stream
+  t.equal(stream.encrypted, true, 'the client connection is encrypted')
+  t.match(stream.getProtocol?.() ?? '', /^TLSv1\.[23]$/)
+  t.equal(await serverPort(c), euReplicaPort, 'and routed as usual')
+  await c.end()
+  const { host, port } = hostPortOf(secure.pg)
+  const psql = await run(
+    'psql',
+    ['-X', '-A', '-t', '-h', host, '-p', String(port), '-U', lab.pg.user, '-d', lab.pg.database, '-c', 'SELECT 1'],
+    {
+      env: { ...process.env, PGPASSWORD: lab.pg.password, PGSSLMODE: 'require' },
+    },
+  )
+  t.equal(psql.status, 0, psql.stderr)
+  await t.rejects(
+    pgConnect(lab, greyEu, { ssl: { rejectUnauthorized: false } }),
+    /does not support SSL/,
+    'a Grey without a certificate answers N',
+  )
 })

@@ -210,7 +210,7 @@ const errorCases: { name: string; edit: Edit; problems: string[] }[] = [
     name: 'an unknown key far from every known one',
     edit: { set: { 'proxy.colour': 'grey' } },
     problems: [
-      'grey.yaml: proxy.colour: expected a known key (region | instance_id | listen | drain_timeout | log_level | auth | pool), found unknown key "colour"',
+      'grey.yaml: proxy.colour: expected a known key (region | instance_id | listen | drain_timeout | log_level | auth | tls | pool), found unknown key "colour"',
     ],
   },
   {
