@@ -1,4 +1,5 @@
 import t from 'tap'
+import { hex } from '../fixtures/hex-dump.js'
 import {
   BackendScanner,
   DEFAULT_MAX_FRAME_LENGTH,
@@ -15,21 +16,6 @@ import {
 } from '../../src/pg/protocol/backend-scanner.js'
 import { AuthenticationCode, BackendMessageType } from '../../src/pg/protocol/backend-message-type.js'
 import { ProtocolError } from '../../src/pg/protocol/protocol-error.js'
-
-/** A hex dump: hex digits (spaces anywhere), 'quoted ASCII', and # comments to the end of the line. */
-function hex(dump: string): Buffer {
-  const parts: Buffer[] = []
-  for (const line of dump.split('\n')) {
-    const code = line.replace(/#.*$/, '')
-    if (code.replace(/'[^']*'|[0-9a-fA-F]+|\s/g, '') !== '') throw new Error(`bad hex dump line: ${line}`)
-    for (const token of code.match(/'[^']*'|[0-9a-fA-F]+/g) ?? []) {
-      if (token.startsWith("'")) parts.push(Buffer.from(token.slice(1, -1), 'utf8'))
-      else if (token.length % 2 === 0) parts.push(Buffer.from(token, 'hex'))
-      else throw new Error(`odd number of hex digits: ${token}`)
-    }
-  }
-  return Buffer.concat(parts)
-}
 
 /** Snapshots of every frame or piece the scanner returns (it reuses one object). */
 function scan(chunks: Buffer[], options?: BackendScannerOptions): BackendFrame[] {

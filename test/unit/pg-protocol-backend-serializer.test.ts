@@ -1,20 +1,6 @@
 import t from 'tap'
+import { hex } from '../fixtures/hex-dump.js'
 import * as backend from '../../src/pg/protocol/backend-serializer.js'
-
-/** A hex dump: hex digits (spaces anywhere), 'quoted ASCII', and # comments to the end of the line. */
-function hex(dump: string): Buffer {
-  const parts: Buffer[] = []
-  for (const line of dump.split('\n')) {
-    const code = line.replace(/#.*$/, '')
-    if (code.replace(/'[^']*'|[0-9a-fA-F]+|\s/g, '') !== '') throw new Error(`bad hex dump line: ${line}`)
-    for (const token of code.match(/'[^']*'|[0-9a-fA-F]+/g) ?? []) {
-      if (token.startsWith("'")) parts.push(Buffer.from(token.slice(1, -1), 'utf8'))
-      else if (token.length % 2 === 0) parts.push(Buffer.from(token, 'hex'))
-      else throw new Error(`odd number of hex digits: ${token}`)
-    }
-  }
-  return Buffer.concat(parts)
-}
 
 const cases: [string, () => Buffer, string][] = [
   ['AuthenticationOk', () => backend.authenticationOk(), '52 00000008 00000000'],

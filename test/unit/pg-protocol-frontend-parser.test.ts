@@ -1,4 +1,5 @@
 import t from 'tap'
+import { hex } from '../fixtures/hex-dump.js'
 import fc from 'fast-check'
 import {
   AUTH_MESSAGE_LIMIT,
@@ -10,22 +11,6 @@ import {
 } from '../../src/pg/protocol/frontend-parser.js'
 import { parsePasswordMessage, parseSaslInitialResponse, type FrontendMessage } from '../../src/pg/protocol/frontend-messages.js'
 import { ProtocolError } from '../../src/pg/protocol/protocol-error.js'
-
-/** A hex dump: hex digits (spaces anywhere), 'quoted ASCII', and # comments to the end of the line. */
-function hex(dump: string): Buffer {
-  const parts: Buffer[] = []
-  for (const line of dump.split('\n')) {
-    const code = line.replace(/#.*$/, '')
-    const tokens = code.match(/'[^']*'|[0-9a-fA-F]+/g) ?? []
-    if (code.replace(/'[^']*'|[0-9a-fA-F]+|\s/g, '') !== '') throw new Error(`bad hex dump line: ${line}`)
-    for (const token of tokens) {
-      if (token.startsWith("'")) parts.push(Buffer.from(token.slice(1, -1), 'utf8'))
-      else if (token.length % 2 === 0) parts.push(Buffer.from(token, 'hex'))
-      else throw new Error(`odd number of hex digits: ${token}`)
-    }
-  }
-  return Buffer.concat(parts)
-}
 
 /** Everything the parser returns for `chunks`, pushed one after the other, reading after each. */
 function parseAll(chunks: Buffer[], options?: FrontendParserOptions): FrontendMessage[] {
