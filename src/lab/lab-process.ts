@@ -38,16 +38,23 @@ export function processCommandLine(pid: number): string | null {
   }
 }
 
-/** Alive and still the process we started: its command line names `marker` (its own dir). */
-export function isOurProcess(pid: number, marker: string): boolean {
-  const cmdline = processCommandLine(pid)
-  if (cmdline === null || !cmdline.includes(marker)) return false
+/** Running: it exists and is neither a zombie nor dead (where PID 1 does not reap, a stopped child lingers as Z). */
+export function isLiveProcess(pid: number): boolean {
+  let stat: string
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return !/\) Z /.test(stat)
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   } catch {
     return false
   }
+  // "pid (comm) state …": comm may hold spaces and parentheses, so the state follows the last ')'.
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+  return state !== '' && state !== 'Z' && state !== 'X'
+}
+
+/** Alive and still the process we started: its command line names `marker` (its own dir). */
+export function isOurProcess(pid: number, marker: string): boolean {
+  const cmdline = processCommandLine(pid)
+  return cmdline !== null && cmdline.includes(marker) && isLiveProcess(pid)
 }
 
 export function residentMb(pid: number): number | null {

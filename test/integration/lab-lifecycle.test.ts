@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { readFileSync, rmSync } from 'node:fs'
 import pg from 'pg'
 import { join } from 'node:path'
+import { isLiveProcess } from '../../src/lab/lab-process.js'
 import { GREY, ROOT } from '../fixtures/test-lab.js'
 
 // Its own lab (slot 2) so that killing and stopping components cannot disturb the shared test lab.
@@ -20,14 +21,7 @@ function lab(...args: string[]): { status: number | null; stdout: string; stderr
 }
 const components = (): Component[] => (JSON.parse(lab('status', '--json').stdout) as { components: Component[] }).components
 const byName = (name: string): Component | undefined => components().find((c) => c.name === name)
-/** Running, zombies excluded: where PID 1 does not reap, a stopped child lingers as Z. */
-const alive = (pid: number): boolean => {
-  try {
-    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-  } catch {
-    return false
-  }
-}
+const alive = isLiveProcess
 
 rmSync(dir, { recursive: true, force: true })
 t.teardown(() => {

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { once } from 'node:events'
 import { createConnection } from 'node:net'
 import t from 'tap'
+import { hostPort } from '../../src/config/host-port.js'
 import pg from 'pg'
 import { pino } from 'pino'
 import { createMetrics } from '../../src/admin/metrics.js'
@@ -14,7 +15,7 @@ import { greyLabConfig } from '../../src/lab/grey-lab-config.js'
 import { labPlan, regionPlan } from '../../src/lab/lab-plan.js'
 import { PgFrontEnd } from '../../src/pg/pg-front-end.js'
 import { freePort } from '../fixtures/free-port.js'
-import { ensureTestLab, hostPortOf, pgConnect, TEST_LAB_DIR, type LabJson } from '../fixtures/test-lab.js'
+import { ensureTestLab, pgConnect, TEST_LAB_DIR, type LabJson } from '../fixtures/test-lab.js'
 
 const lab: LabJson = await ensureTestLab()
 
@@ -63,7 +64,7 @@ t.teardown(async () => {
 })
 const greyEu = eu.pg
 const greyUs = us.pg
-const portOf = (address: string): number => hostPortOf(address).port
+const portOf = (address: string): number => hostPort(address).port
 const primaryPort = portOf(lab.regions['us-east']!.pg.direct)
 const euReplicaPort = portOf(lab.regions['eu-west']!.pg.direct)
 const serverPort = async (c: pg.Client, sql = 'SELECT inet_server_port() AS p'): Promise<number> =>
@@ -74,7 +75,7 @@ await setup.query('DROP TABLE IF EXISTS proxy_t; CREATE TABLE proxy_t (id serial
 await setup.end()
 
 t.test('psql through Grey: reads on the local standby, writes on the primary', async (t) => {
-  const { host, port } = hostPortOf(greyEu)
+  const { host, port } = hostPort(greyEu)
   const psql = await run(
     'psql',
     [
@@ -207,7 +208,7 @@ t.test('bad credentials, databases and bytes get clear errors and disturb no one
     message: 'password authentication failed for user "nobody"',
   })
   await t.rejects(pgConnect(lab, greyEu, { database: 'elsewhere' }), { code: '3D000' })
-  const { host, port } = hostPortOf(greyEu)
+  const { host, port } = hostPort(greyEu)
   const raw = createConnection({ host, port })
   await once(raw, 'connect')
   raw.write(Buffer.from('00000008deadbeef', 'hex'))
@@ -234,7 +235,7 @@ t.test('a CancelRequest with the key Grey handed out cancels the running query',
   const { processID, secretKey } = c as unknown as { processID: number; secretKey: number }
   const running = c.query('SELECT pg_sleep(20)')
   await new Promise((r) => setTimeout(r, 300))
-  const { host, port } = hostPortOf(greyUs)
+  const { host, port } = hostPort(greyUs)
   const cancel = createConnection({ host, port })
   const packet = Buffer.alloc(16)
   packet.writeInt32BE(16, 0)
@@ -248,7 +249,7 @@ t.test('a CancelRequest with the key Grey handed out cancels the running query',
 })
 
 t.test('pgbench runs through Grey (simple, extended and prepared protocols)', async (t) => {
-  const { host, port } = hostPortOf(greyUs)
+  const { host, port } = hostPort(greyUs)
   const env = { ...process.env, PGPASSWORD: lab.pg.password }
   const base = ['-h', host, '-p', String(port), '-U', lab.pg.user]
   const init = await run('pgbench', [...base, '-i', '-s', '1', '-q', lab.pg.database], { env })
@@ -272,7 +273,7 @@ t.test('a temporary table pins the session to its backend', async (t) => {
 })
 
 t.test('COPY FROM STDIN and COPY TO STDOUT pass through', async (t) => {
-  const { host, port } = hostPortOf(greyEu)
+  const { host, port } = hostPort(greyEu)
   const env = { ...process.env, PGPASSWORD: lab.pg.password }
   const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', host, '-p', String(port), '-U', lab.pg.user, '-d', lab.pg.database]
   const copyIn = await run('psql', [...args, '-c', 'COPY proxy_t (note) FROM STDIN'], {
@@ -338,7 +339,7 @@ t.test('with a certificate configured, SSLRequest gets TLS; without one, plain t
   t.match(stream.getProtocol?.() ?? '', /^TLSv1\.[23]$/)
   t.equal(await serverPort(c), euReplicaPort, 'and routed as usual')
   await c.end()
-  const { host, port } = hostPortOf(secure.pg)
+  const { host, port } = hostPort(secure.pg)
   const psql = await run(
     'psql',
     ['-X', '-A', '-t', '-h', host, '-p', String(port), '-U', lab.pg.user, '-d', lab.pg.database, '-c', 'SELECT 1'],

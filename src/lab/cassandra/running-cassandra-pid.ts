@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { isLiveProcess } from '../lab-process.js'
 import { pathToFileURL } from 'node:url'
 import { CASSANDRA_MAIN_CLASS } from './cassandra-java-args.js'
 import { cassandraNodePaths } from './cassandra-node-paths.js'
@@ -25,9 +26,5 @@ export function runningCassandraPid(dir: string): number | undefined {
   if (cmdline === undefined) return undefined
   const ownConfig = `-Dcassandra.config=${pathToFileURL(paths.cassandraYaml).href}`
   if (!cmdline.includes(CASSANDRA_MAIN_CLASS) || !cmdline.includes(ownConfig)) return undefined
-  // /proc/<pid>/stat: "pid (comm) state ..."; comm may hold spaces, so read after the last ')'.
-  const stat = readOrUndefined(`/proc/${pid}/stat`)
-  const state = stat?.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-  if (state === undefined || state === 'Z' || state === 'X') return undefined
-  return pid
+  return isLiveProcess(pid) ? pid : undefined
 }
