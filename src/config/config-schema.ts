@@ -109,6 +109,11 @@ const ProxySchema = z.strictObject({
         .default({}),
       /** Keys the fake SCRAM salt of unknown users; the same on every Grey so a name's salt does not vary. Default: cluster name. */
       mock_secret: z.string().optional(),
+      /**
+       * For users not listed above: a query run on the primary with cluster.postgres credentials and the user name as $1;
+       * its last column is the stored secret (SCRAM verifier or md5 hash), e.g. `SELECT rolpassword FROM pg_authid WHERE rolname = $1`.
+       */
+      auth_query: nonEmpty.optional(),
     })
     .prefault({}),
   /** TLS toward PostgreSQL clients (answers SSLRequest with 'S'); plain text when absent. */
@@ -116,9 +121,27 @@ const ProxySchema = z.strictObject({
   /** Server connections Grey keeps to each PostgreSQL node. */
   pool: z
     .strictObject({
+      /** transaction: a server connection per transaction; session: a client keeps each server connection it used until it leaves. */
+      mode: z.enum(['transaction', 'session']).default('transaction'),
       max_connections_per_node: z.int().min(1).max(10_000).default(20),
       acquire_timeout: duration({ positive: true }).prefault('5s'),
       connect_timeout: duration({ positive: true }).prefault('5s'),
+    })
+    .prefault({}),
+  /** Protection against clients that misbehave or never finish. */
+  limits: z
+    .strictObject({
+      max_client_connections: z.int().min(1).max(1_000_000).default(1000),
+      /** Largest message a client may send, in bytes (Query, Parse, Bind, CopyData); PostgreSQL's own limit is 1 GiB. */
+      max_message_size: z
+        .int()
+        .min(1024)
+        .max(2 ** 30)
+        .default(64 * 1024 * 1024),
+      /** From connect to the end of authentication. */
+      handshake_timeout: duration({ positive: true }).prefault('10s'),
+      /** A client idle outside a transaction this long is disconnected; 0 = never. */
+      client_idle_timeout: duration({ positive: false }).prefault('0s'),
     })
     .prefault({}),
 })

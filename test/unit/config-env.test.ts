@@ -143,7 +143,7 @@ const errorCases: { name: string; env: NodeJS.ProcessEnv; problems: string[] }[]
     name: 'a key inherited from Object.prototype is still unknown',
     env: { GREY_PROXY__CONSTRUCTOR__NAME: 'x' },
     problems: [
-      'env GREY_PROXY__CONSTRUCTOR__NAME: proxy.constructor: expected a known key (region | instance_id | listen | drain_timeout | log_level | auth | tls | pool), found unknown key "constructor"',
+      'env GREY_PROXY__CONSTRUCTOR__NAME: proxy.constructor: expected a known key (region | instance_id | listen | drain_timeout | log_level | auth | tls | pool | limits), found unknown key "constructor"',
     ],
   },
   {

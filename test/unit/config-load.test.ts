@@ -89,7 +89,8 @@ t.test('a minimal file gets every default', async (t) => {
       drain_timeout: 30_000,
       log_level: 'info',
       auth: { users: {} },
-      pool: { max_connections_per_node: 20, acquire_timeout: 5000, connect_timeout: 5000 },
+      pool: { mode: 'transaction', max_connections_per_node: 20, acquire_timeout: 5000, connect_timeout: 5000 },
+      limits: { max_client_connections: 1000, max_message_size: 67108864, handshake_timeout: 10000, client_idle_timeout: 0 },
     },
     admin: { listen: '127.0.0.1:9187' },
     cluster: {
@@ -210,7 +211,7 @@ const errorCases: { name: string; edit: Edit; problems: string[] }[] = [
     name: 'an unknown key far from every known one',
     edit: { set: { 'proxy.colour': 'grey' } },
     problems: [
-      'grey.yaml: proxy.colour: expected a known key (region | instance_id | listen | drain_timeout | log_level | auth | tls | pool), found unknown key "colour"',
+      'grey.yaml: proxy.colour: expected a known key (region | instance_id | listen | drain_timeout | log_level | auth | tls | pool | limits), found unknown key "colour"',
     ],
   },
   {
