@@ -1,7 +1,26 @@
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+export type Protocol = 'pg' | 'cql'
+/** Why a backend let a client down; a bounded set. */
+export type BackendErrorKind = 'connect' | 'lost' | 'pool_timeout' | 'statement'
+
+/** What a connection pool reports when /metrics is scraped. */
+export interface PoolGauge {
+  protocol: Protocol
+  node: string
+  active(): number
+  max(): number
+}
 
 export interface GreyMetrics {
   registry: Registry
+  /** grey_query_routing_total: one per routing decision, with its reason. */
+  routing: Counter<'protocol' | 'kind' | 'target' | 'region' | 'reason'>
+  /** grey_statement_duration_seconds: from the client's statement to the backend's last reply. */
+  statementSeconds: Histogram<'protocol' | 'kind' | 'target'>
+  backendErrors: Counter<'protocol' | 'region' | 'kind'>
+  /** Registers a pool for grey_connection_pool_active / _max. */
+  watchPool(pool: PoolGauge): void
 }
 
 /** One registry per process; metric names follow the seed card, labels stay bounded. */
@@ -15,5 +34,41 @@ export function createMetrics(info: { region: string; instance: string; version:
     registers: [registry],
   })
   build.set(info, 1)
-  return { registry }
+  const pools: PoolGauge[] = []
+  const poolGauge = (name: string, help: string, read: (p: PoolGauge) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['protocol', 'node'],
+      registers: [registry],
+      collect() {
+        for (const p of pools) this.set({ protocol: p.protocol, node: p.node }, read(p))
+      },
+    })
+  }
+  poolGauge('grey_connection_pool_active', 'Server connections in use by a client, per backend node.', (p) => p.active())
+  poolGauge('grey_connection_pool_max', 'Most server connections Grey opens to a backend node.', (p) => p.max())
+  return {
+    registry,
+    routing: new Counter({
+      name: 'grey_query_routing_total',
+      help: 'Routing decisions, by protocol, kind (read | write), target (primary | replica), region and reason.',
+      labelNames: ['protocol', 'kind', 'target', 'region', 'reason'],
+      registers: [registry],
+    }),
+    statementSeconds: new Histogram({
+      name: 'grey_statement_duration_seconds',
+      help: 'Time from a client statement (or batch up to Sync) leaving Grey to its last reply, by protocol, kind and target.',
+      labelNames: ['protocol', 'kind', 'target'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    backendErrors: new Counter({
+      name: 'grey_backend_errors_total',
+      help: 'Backend failures seen by clients: connect, lost (mid-statement), pool_timeout, statement (an error the server returned).',
+      labelNames: ['protocol', 'region', 'kind'],
+      registers: [registry],
+    }),
+    watchPool: (pool) => void pools.push(pool),
+  }
 }

@@ -73,7 +73,7 @@ export async function proxyCommand(configPath: string): Promise<void> {
   const config = loadConfig(configPath, process.env)
   const log = createLogger(config.proxy.log_level, { region: config.proxy.region, instance: config.proxy.instance_id })
   const metrics = createMetrics({ region: config.proxy.region, instance: config.proxy.instance_id, version: GREY_VERSION })
-  const frontEnds: FrontEnd[] = config.proxy.listen.pg ? [new PgFrontEnd(config, log.child({ component: 'pg' }), metrics.registry)] : []
+  const frontEnds: FrontEnd[] = config.proxy.listen.pg ? [new PgFrontEnd(config, log.child({ component: 'pg' }), metrics)] : []
   const proxy = await startProxy(config, log, frontEnds, metrics)
   const stop = (signal: string): void => {
     proxy.shutdown(signal).then(

@@ -1,4 +1,7 @@
 import type { Logger } from 'pino'
+import { serialize } from 'pg-protocol/dist/serializer'
+import { BackendMessageType } from '../protocol/backend-message-type.js'
+import { readyForQueryStatus } from '../protocol/backend-scanner.js'
 import { BackendConnection, BackendError, type BackendCredentials, type BackendNode } from './backend-connection.js'
 
 export interface BackendPoolOptions {
@@ -22,7 +25,10 @@ const UNHEALTHY_FOR_MS = 2000
 export class BackendPool {
   private readonly idle: BackendConnection[] = []
   private readonly waiters: Waiter[] = []
-  private total = 0
+  /** Every open connection of this pool, idle or lent out; a connection leaves it exactly once. */
+  private readonly members = new Set<BackendConnection>()
+  /** Connections being opened: they count against the limit. */
+  private opening = 0
   private unhealthyUntil = 0
   /** ParameterStatus values of this node, from its first connection: what clients are told at start-up. */
   parameters: ReadonlyMap<string, string> | null = null
@@ -38,20 +44,25 @@ export class BackendPool {
     return Date.now() >= this.unhealthyUntil
   }
 
+  /** Connections lent to clients (or being opened or reset for them). */
   get active(): number {
-    return this.total - this.idle.length
+    return this.size - this.idle.length
   }
 
   get size(): number {
-    return this.total
+    return this.members.size + this.opening
+  }
+
+  get max(): number {
+    return this.options.maxConnections
   }
 
   async acquire(): Promise<BackendConnection> {
     for (let conn = this.idle.pop(); conn; conn = this.idle.pop()) {
       if (!conn.isClosed) return conn
-      this.total--
+      this.members.delete(conn)
     }
-    if (this.total < this.options.maxConnections) return this.open()
+    if (this.size < this.options.maxConnections) return this.open()
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -74,7 +85,7 @@ export class BackendPool {
   release(conn: BackendConnection): void {
     conn.onFrame = null
     conn.onChunkEnd = null
-    if (conn.isClosed) return this.forget()
+    if (conn.isClosed) return this.forget(conn)
     const waiter = this.waiters.shift()
     if (waiter) {
       clearTimeout(waiter.timer)
@@ -84,11 +95,29 @@ export class BackendPool {
     this.idle.push(conn)
   }
 
+  /**
+   * A connection its client left with session state (pinned, or kept by session pooling) but idle:
+   * DISCARD ALL (as pgbouncer's server_reset_query), then back to the pool; anything odd closes it.
+   */
+  releaseAfterReset(conn: BackendConnection): void {
+    if (conn.isClosed) return this.forget(conn)
+    conn.prepared.clear()
+    conn.appliedSettings = ''
+    conn.onClose = () => this.forget(conn)
+    conn.onFrame = (frame) => {
+      if (frame.type !== BackendMessageType.ReadyForQuery || !frame.head || !frame.tail) return
+      conn.onClose = null
+      if (readyForQueryStatus(frame) === 'I') this.release(conn)
+      else this.discard(conn)
+    }
+    conn.write(serialize.query('DISCARD ALL'))
+  }
+
   /** A connection in an unknown state (died, or left mid-protocol): closed and replaced on demand. */
   discard(conn: BackendConnection): void {
     conn.onFrame = null
     conn.close(null)
-    this.forget()
+    this.forget(conn)
   }
 
   close(): void {
@@ -99,8 +128,10 @@ export class BackendPool {
     }
   }
 
-  private forget(): void {
-    this.total--
+  private forget(conn: BackendConnection): void {
+    if (!this.members.delete(conn)) return
+    const at = this.idle.indexOf(conn)
+    if (at >= 0) this.idle.splice(at, 1)
     const waiter = this.waiters.shift()
     if (waiter) {
       clearTimeout(waiter.timer)
@@ -109,26 +140,25 @@ export class BackendPool {
   }
 
   private async open(): Promise<BackendConnection> {
-    this.total++
+    this.opening++
     try {
       const conn = await BackendConnection.connect(this.node, this.credentials, {
         timeoutMs: this.options.connectTimeoutMs,
         applicationName: this.options.applicationName,
       })
+      this.members.add(conn)
       this.parameters ??= new Map(conn.parameters)
       conn.onClose = (err) => {
-        const at = this.idle.indexOf(conn)
-        if (at >= 0) {
-          this.idle.splice(at, 1)
-          this.total--
-        }
+        // Died while idle in the pool: forget it now rather than at the next acquire.
+        if (this.idle.includes(conn)) this.forget(conn)
         if (err) this.log.warn({ err, node: this.node.region }, 'backend connection failed')
       }
       return conn
     } catch (err) {
-      this.total--
       this.unhealthyUntil = Date.now() + UNHEALTHY_FOR_MS
       throw err
+    } finally {
+      this.opening--
     }
   }
 }
