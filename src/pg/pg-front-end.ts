@@ -3,14 +3,16 @@ import { timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createSecureContext, type SecureContext } from 'node:tls'
 import type { Logger } from 'pino'
-import { Counter, type Registry } from 'prom-client'
+import type { GreyMetrics } from '../admin/metrics.js'
 import type { FrontEnd } from '../cli/front-end.js'
 import type { Config } from '../config/config-schema.js'
 import { hostPort } from '../config/host-port.js'
 import type { ClientAuthConfig, ClientAuthMethod } from './auth/auth-method.js'
+import { AuthQuery } from './auth/auth-query.js'
 import { makeScramVerifier, parseScramVerifier, ScramVerifierParseError } from './auth/scram-verifier.js'
 import { BackendPool } from './backend/backend-pool.js'
-import { PgSession } from './pg-session.js'
+import * as msg from './protocol/backend-serializer.js'
+import { PgSession, type PgSessionObserver } from './pg-session.js'
 
 /** Client users of the config as authentication methods; a password becomes a SCRAM verifier once, here. */
 export function clientAuthConfig(config: Config): ClientAuthConfig {
@@ -35,14 +37,15 @@ export class PgFrontEnd implements FrontEnd {
   private readonly sessions = new Set<PgSession>()
   private readonly primary: BackendPool
   private readonly localReplica: BackendPool | null
-  private readonly routing: Counter<'protocol' | 'target' | 'region' | 'reason'>
   private readonly auth: ClientAuthConfig
+  private readonly authQuery: AuthQuery | null
   private readonly tls: SecureContext | null
+  private readonly observe: PgSessionObserver
 
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
-    registry: Registry,
+    metrics: GreyMetrics,
   ) {
     const region = config.proxy.region
     this.auth = clientAuthConfig(config)
@@ -67,12 +70,24 @@ export class PgFrontEnd implements FrontEnd {
     this.primary = pool(config.cluster.primary_region)
     const localPg = config.cluster.regions[region]?.databases.postgres
     this.localReplica = localPg && region !== config.cluster.primary_region ? pool(region) : null
-    this.routing = new Counter({
-      name: 'grey_query_routing_total',
-      help: 'Routing decisions, by protocol, target (primary | replica), region and reason.',
-      labelNames: ['protocol', 'target', 'region', 'reason'],
-      registers: [registry],
-    })
+    for (const p of [this.primary, this.localReplica]) {
+      if (p) metrics.watchPool({ protocol: 'pg', node: p.node.region, active: () => p.active, max: () => p.max })
+    }
+    this.observe = {
+      routed: (d, kind) => metrics.routing.inc({ protocol: 'pg', kind, target: d.target, region: d.region, reason: d.reason }),
+      statementDone: (kind, target, seconds) => metrics.statementSeconds.observe({ protocol: 'pg', kind, target }, seconds),
+      backendError: (region, kind) => metrics.backendErrors.inc({ protocol: 'pg', region, kind }),
+    }
+    const query = config.proxy.auth.auth_query
+    const primaryPg = config.cluster.regions[config.cluster.primary_region]!.databases.postgres!
+    this.authQuery = query
+      ? new AuthQuery(query, {
+          host: primaryPg.host,
+          port: primaryPg.port,
+          ...credentials,
+          connectTimeoutMs: config.proxy.pool.connect_timeout,
+        })
+      : null
   }
 
   get address(): string | null {
@@ -83,7 +98,22 @@ export class PgFrontEnd implements FrontEnd {
     const listen = this.config.proxy.listen.pg
     if (!listen) return
     const { host, port } = hostPort(listen)
+    const limits = this.config.proxy.limits
     const server = createServer((socket) => {
+      if (this.sessions.size >= limits.max_client_connections) {
+        this.log.warn({ limit: limits.max_client_connections }, 'client refused: too many connections')
+        socket.on('error', () => undefined)
+        // A client that keeps its end open after the error must not hold the socket for ever.
+        setTimeout(() => socket.destroy(), 1000).unref()
+        socket.end(
+          msg.errorResponse({
+            severity: 'FATAL',
+            code: '53300',
+            message: `grey: sorry, too many clients already (proxy.limits.max_client_connections = ${limits.max_client_connections})`,
+          }),
+        )
+        return
+      }
       const session: PgSession = new PgSession(
         socket,
         {
@@ -96,7 +126,14 @@ export class PgFrontEnd implements FrontEnd {
           localReplica: this.localReplica,
           tls: this.tls,
           log: this.log,
-          routed: (d) => this.routing.inc({ protocol: 'pg', target: d.target, region: d.region, reason: d.reason }),
+          limits: {
+            maxMessageSize: limits.max_message_size,
+            handshakeTimeoutMs: limits.handshake_timeout,
+            clientIdleTimeoutMs: limits.client_idle_timeout,
+          },
+          poolMode: this.config.proxy.pool.mode,
+          lookupUser: this.authQuery ? (user) => this.authQuery!.lookup(user) : null,
+          observe: this.observe,
           findByKey: (pid, key) =>
             [...this.sessions].find((s) => s.processId === pid && key.length === 4 && timingSafeEqual(s.secretKey, key)),
         },
@@ -111,9 +148,10 @@ export class PgFrontEnd implements FrontEnd {
     this.server = server
   }
 
+  /** Closes the listener; open connections are the drain's business (server.close's callback would wait for them). */
   async stopAccepting(): Promise<void> {
-    const server = this.server
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+    this.server?.close()
+    this.server = null
   }
 
   activeSessions(): number {
@@ -124,5 +162,6 @@ export class PgFrontEnd implements FrontEnd {
     for (const s of this.sessions) s.close(reason)
     this.primary.close()
     this.localReplica?.close()
+    await this.authQuery?.close()
   }
 }

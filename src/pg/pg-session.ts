@@ -6,7 +6,8 @@ import { serialize } from 'pg-protocol/dist/serializer'
 import type { ConsistencyLevel } from '../config/config-schema.js'
 import { decidePgRoute, type PgRouteDecision } from '../routing/decide-pg-route.js'
 import { classifySql, type SqlClassification } from '../routing/sql-classifier.js'
-import { chooseAuth, isLoopbackAddress, type ClientAuthConfig } from './auth/auth-method.js'
+import type { BackendErrorKind } from '../admin/metrics.js'
+import { chooseAuth, isLoopbackAddress, type ClientAuthConfig, type ClientAuthMethod } from './auth/auth-method.js'
 import type { PgAuthError } from './auth/auth-failure.js'
 import { verifyMd5Response } from './auth/md5-auth.js'
 import { encodeScramNonce } from './auth/scram-syntax.js'
@@ -14,7 +15,7 @@ import { scramServerMechanisms, startScramServer, stepScramServer, type ScramSer
 import { BackendError, cancelBackendQuery, type BackendConnection } from './backend/backend-connection.js'
 import type { BackendPool } from './backend/backend-pool.js'
 import { BackendMessageType } from './protocol/backend-message-type.js'
-import { readyForQueryStatus, type BackendFrame } from './protocol/backend-scanner.js'
+import { parseNoticeFields, readyForQueryStatus, type BackendFrame } from './protocol/backend-scanner.js'
 import * as msg from './protocol/backend-serializer.js'
 import { parsePasswordMessage, parseSaslInitialResponse, type FrontendMessage, type RegularMessage } from './protocol/frontend-messages.js'
 import { FrontendParser } from './protocol/frontend-parser.js'
@@ -32,10 +33,27 @@ export interface PgSessionContext {
   /** TLS toward clients when a certificate is configured; SSLRequest is answered 'N' otherwise. */
   tls: SecureContext | null
   log: Logger
-  /** Counts a routing decision (grey_query_routing_total). */
-  routed(decision: PgRouteDecision): void
+  limits: { maxMessageSize: number; handshakeTimeoutMs: number; clientIdleTimeoutMs: number }
+  /** transaction: server connections go back to the pool after each transaction; session: kept until the client leaves. */
+  poolMode: 'transaction' | 'session'
+  /** Looks up a user the config does not list (proxy.auth.auth_query); null when none is configured. */
+  lookupUser: ((user: string) => Promise<ClientAuthMethod | null>) | null
+  observe: PgSessionObserver
   /** Finds the session a CancelRequest names, by the key Grey handed out. */
   findByKey(processId: number, secretKey: Buffer): PgSession | undefined
+}
+
+/** What a session reports for metrics: routing decisions, statement times, backend failures. */
+export interface PgSessionObserver {
+  routed(decision: PgRouteDecision, kind: 'read' | 'write'): void
+  statementDone(kind: 'read' | 'write', target: 'primary' | 'replica', seconds: number): void
+  backendError(region: string, kind: BackendErrorKind): void
+}
+
+/** Replies to a message Grey sent on its own, kept from the client. `simple`: part of an injected simple Query. */
+interface Swallowed {
+  type: number
+  simple: boolean
 }
 
 const CONSISTENCIES: readonly string[] = ['strong', 'bounded', 'session', 'eventual']
@@ -54,7 +72,7 @@ interface Flight {
 export class PgSession {
   readonly processId = randomBytes(4).readInt32BE(0) & 0x7fffffff
   readonly secretKey = randomBytes(4)
-  private readonly parser = new FrontendParser({ phase: 'startup' })
+  private readonly parser: FrontendParser
   private phase: 'startup' | 'auth' | 'ready' | 'closed' = 'startup'
   private user = ''
   private scram: ScramServerState | null = null
@@ -64,12 +82,16 @@ export class PgSession {
   private heldBegin: { sql: string; readOnly: boolean } | null = null
   private backend: BackendConnection | null = null
   private backendPool: BackendPool | null = null
+  /** Session pooling: the server connection this client keeps on each node it has used. */
+  private readonly kept = new Map<BackendPool, BackendConnection>()
+  /** The handshake deadline, then the idle deadline (proxy.limits). */
+  private timer: NodeJS.Timeout | null = null
   private pinnedBy: string | null = null
   private readonly flights: Flight[] = []
   private pending: RegularMessage[] = []
   private busy = false
   /** Backend frames to drop from the client stream: replies to what Grey injected. */
-  private swallow: number[] = []
+  private swallow: Swallowed[] = []
   /** Named statements of this session: name → the client's Parse bytes and SQL, re-issued where missing. */
   private readonly prepared = new Map<string, { raw: Buffer; sql: string }>()
   /** SET statements in force for this session, replayed on every backend it uses. */
@@ -82,6 +104,12 @@ export class PgSession {
     private readonly onEnd: (session: PgSession) => void,
   ) {
     this.consistency = ctx.defaultConsistency
+    this.parser = new FrontendParser({ phase: 'startup', maxMessageLength: ctx.limits.maxMessageSize })
+    this.setTimer(
+      ctx.limits.handshakeTimeoutMs,
+      '08P01',
+      `grey: start-up and authentication did not finish within ${ctx.limits.handshakeTimeoutMs} ms`,
+    )
     this.log = ctx.log.child({ client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` })
     socket.setNoDelay(true)
     this.listen(socket)
@@ -110,10 +138,38 @@ export class PgSession {
     this.end()
   }
 
+  /** One deadline at a time: the handshake's, then the idle client's. */
+  private setTimer(ms: number, code: string, message: string): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    if (ms <= 0) return
+    this.timer = setTimeout(() => {
+      this.log.info({ code }, message)
+      this.fatal(code, message)
+    }, ms)
+    this.timer.unref()
+  }
+
+  private armIdleTimer(): void {
+    const ms = this.ctx.limits.clientIdleTimeoutMs
+    if (this.phase !== 'ready' || ms <= 0) return
+    const inTransaction = this.backend !== null && this.pinnedBy === null
+    this.setTimer(
+      ms,
+      inTransaction ? '25P03' : '57P05',
+      `grey: the client was idle${inTransaction ? ' in a transaction' : ''} for more than ${ms} ms (proxy.limits.client_idle_timeout); reconnect`,
+    )
+  }
+
   private onData(chunk: Buffer): void {
+    if (this.timer && this.phase === 'ready') {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
     try {
       this.parser.push(chunk)
       for (let m = this.parser.read(); m; m = this.parser.read()) this.onMessage(m)
+      if (!this.busy && this.flights.length === 0) this.armIdleTimer()
     } catch (err) {
       const e = err instanceof ProtocolError ? err : new ProtocolError(`grey: ${(err as Error).message}`)
       this.log.info({ err: e.message }, 'protocol error; closing the client connection')
@@ -188,7 +244,7 @@ export class PgSession {
           this.consistency = fromOptions as ConsistencyLevel
         }
         this.phase = 'auth'
-        this.beginAuth()
+        void this.beginAuth()
         return
       }
       default:
@@ -196,8 +252,19 @@ export class PgSession {
     }
   }
 
-  private beginAuth(): void {
-    const decision = chooseAuth(this.user, this.ctx.auth, isLoopbackAddress(this.socket.remoteAddress))
+  private async beginAuth(): Promise<void> {
+    let auth = this.ctx.auth
+    if (!auth.users.has(this.user) && this.ctx.lookupUser) {
+      try {
+        const found = await this.ctx.lookupUser(this.user)
+        if (found) auth = { ...auth, users: new Map([[this.user, found]]) }
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'auth_query failed')
+        return this.fatal('08001', 'grey: cannot look up the user on PostgreSQL right now (auth_query failed); retry shortly')
+      }
+      if (this.phase !== 'auth') return
+    }
+    const decision = chooseAuth(this.user, auth, isLoopbackAddress(this.socket.remoteAddress))
     this.log.debug({ user: this.user, method: decision.method, reason: decision.reason }, 'client authentication')
     switch (decision.method) {
       case 'trust':
@@ -269,8 +336,10 @@ export class PgSession {
       if (!pool.parameters) pool.release(await pool.acquire())
     } catch (err) {
       const e = err as BackendError
+      this.ctx.observe.backendError(pool.node.region, e.sqlState === '53300' ? 'pool_timeout' : 'connect')
       return this.fatal(e.sqlState ?? '08001', e.message)
     }
+    if (this.phase === 'closed') return
     const out: Buffer[] = []
     for (const [name, value] of pool.parameters ?? []) {
       if (name !== 'application_name' && name !== 'is_superuser' && name !== 'session_authorization')
@@ -281,6 +350,7 @@ export class PgSession {
     out.push(msg.readyForQuery('I'))
     this.socket.write(Buffer.concat(out))
     this.phase = 'ready'
+    this.armIdleTimer()
   }
 
   private onRegular(m: RegularMessage): void {
@@ -343,6 +413,7 @@ export class PgSession {
     } finally {
       this.busy = false
     }
+    if (this.flights.length === 0) this.armIdleTimer()
   }
 
   private classify(sql: string): SqlClassification {
@@ -359,51 +430,19 @@ export class PgSession {
         if (known) classes.push(this.classify(known.sql))
       }
     }
-    if (!this.backend) {
-      const write = classes.find((c) => c.access === 'write')
-      const first = classes[0]
-      const classification = write ?? first ?? this.classify('SELECT')
-      const decision = decidePgRoute({
-        classification,
-        sessionConsistency: this.consistency,
-        readOnlyTransaction: this.heldBegin?.readOnly ?? false,
-        primary: { region: this.ctx.primary.node.region, healthy: this.ctx.primary.healthy },
-        localReplica: this.ctx.localReplica ? { region: this.ctx.localReplica.node.region, healthy: this.ctx.localReplica.healthy } : null,
-      })
-      this.ctx.routed(decision)
-      this.log.debug({ route: decision.region, target: decision.target, reason: decision.reason }, 'routed')
-      const pool = decision.target === 'primary' ? this.ctx.primary : (this.ctx.localReplica ?? this.ctx.primary)
-      try {
-        this.backend = await pool.acquire()
-        this.backendPool = pool
-      } catch (err) {
-        const e = err as BackendError
-        this.heldBegin = null
-        this.socket.write(
-          Buffer.concat([
-            msg.errorResponse({ severity: 'ERROR', code: e.sqlState ?? '08006', message: e.message }),
-            msg.readyForQuery('I'),
-          ]),
-        )
-        return
-      }
-    }
-    const backend = this.backend
+    const kind = classes.some((c) => c.access === 'write') ? 'write' : 'read'
+    if (!this.backend && !(await this.routeFlight(classes, kind))) return
+    const backend = this.backend!
+    const target = this.backendPool === this.ctx.primary ? 'primary' : 'replica'
     const out: Buffer[] = []
     this.swallow = []
     if (backend.appliedSettings !== this.settings.join(';')) {
       // RESET ALL then this session's SETs, in one simple query whose replies the client never sees.
-      const sql = ['RESET ALL', ...this.settings].join(';')
-      out.push(serialize.query(sql))
-      this.swallow.push(
-        ...Array<number>(this.settings.length + 1).fill(BackendMessageType.CommandComplete),
-        BackendMessageType.ReadyForQuery,
-      )
+      this.injectSimple(out, ['RESET ALL', ...this.settings])
       backend.appliedSettings = this.settings.join(';')
     }
     if (this.heldBegin) {
-      out.push(serialize.query(this.heldBegin.sql))
-      this.swallow.push(BackendMessageType.CommandComplete, BackendMessageType.ReadyForQuery)
+      this.injectSimple(out, [this.heldBegin.sql])
       this.heldBegin = null
     }
     const parsedHere = new Set<string>()
@@ -436,17 +475,81 @@ export class PgSession {
       this.pinnedBy = pinsNow
       this.log.debug({ reason: pinsNow }, 'session pinned to its backend')
     }
+    const startedAt = process.hrtime.bigint()
     const status = await this.relay(backend, Buffer.concat(out), waitsForReady)
     if (status === null) return
     if (status === 'ok-flush') return
+    this.ctx.observe.statementDone(kind, target, Number(process.hrtime.bigint() - startedAt) / 1e9)
     this.recordSettings(classes, status)
     if (status === 'I' && !this.pinnedBy) this.releaseBackend()
+    else this.relayBetweenStatements(backend)
+  }
+
+  /** Picks the backend for a flight that starts outside a transaction; false when none could be had (the client was told). */
+  private async routeFlight(classes: SqlClassification[], kind: 'read' | 'write'): Promise<boolean> {
+    const classification = classes.find((c) => c.access === 'write') ?? classes[0] ?? this.classify('SELECT')
+    const decision = decidePgRoute({
+      classification,
+      sessionConsistency: this.consistency,
+      readOnlyTransaction: this.heldBegin?.readOnly ?? false,
+      primary: { region: this.ctx.primary.node.region, healthy: this.ctx.primary.healthy },
+      localReplica: this.ctx.localReplica ? { region: this.ctx.localReplica.node.region, healthy: this.ctx.localReplica.healthy } : null,
+    })
+    this.ctx.observe.routed(decision, kind)
+    this.log.debug({ route: decision.region, target: decision.target, reason: decision.reason }, 'routed')
+    const pool = decision.target === 'primary' ? this.ctx.primary : (this.ctx.localReplica ?? this.ctx.primary)
+    const kept = this.kept.get(pool)
+    if (kept && !kept.isClosed) {
+      this.kept.delete(pool)
+      this.backend = kept
+      this.backendPool = pool
+      return true
+    }
+    if (kept) {
+      this.kept.delete(pool)
+      pool.discard(kept)
+    }
+    try {
+      this.backend = await pool.acquire()
+      this.backendPool = pool
+      return true
+    } catch (err) {
+      const e = err as BackendError
+      this.ctx.observe.backendError(pool.node.region, e.sqlState === '53300' ? 'pool_timeout' : 'connect')
+      this.heldBegin = null
+      this.socket.write(
+        Buffer.concat([msg.errorResponse({ severity: 'ERROR', code: e.sqlState ?? '08006', message: e.message }), msg.readyForQuery('I')]),
+      )
+      return false
+    }
+  }
+
+  /**
+   * Between statements a held server connection (in a transaction, pinned, or kept by session pooling)
+   * may still speak: LISTEN's notifications, notices, parameter changes go to the client as they come.
+   */
+  private relayBetweenStatements(backend: BackendConnection): void {
+    backend.onFrame = (frame) => {
+      if (
+        frame.type === BackendMessageType.NotificationResponse ||
+        frame.type === BackendMessageType.NoticeResponse ||
+        frame.type === BackendMessageType.ParameterStatus
+      )
+        this.socket.write(frame.buffer.subarray(frame.offset, frame.offset + frame.length))
+    }
   }
 
   /** Adds a message Grey sends on its own; its reply of type `replyType` is kept from the client. */
   private inject(out: Buffer[], message: Buffer, replyType: number): void {
     out.push(message)
-    this.swallow.push(replyType)
+    this.swallow.push({ type: replyType, simple: false })
+  }
+
+  /** Adds a simple Query of Grey's own (several statements); its replies, up to its ReadyForQuery, are kept from the client. */
+  private injectSimple(out: Buffer[], statements: string[]): void {
+    out.push(serialize.query(statements.join(';')))
+    for (const _ of statements) this.swallow.push({ type: BackendMessageType.CommandComplete, simple: true })
+    this.swallow.push({ type: BackendMessageType.ReadyForQuery, simple: true })
   }
 
   /** Statements the proxy answers itself: a held-back BEGIN, its immediate end, grey.* settings. */
@@ -530,14 +633,34 @@ export class PgSession {
       const socket = this.socket
       let corked = false
       let errorForwarded = false
+      /** The parts of a failed injected simple query's ErrorResponse, turned into a warning for the client. */
+      let injectedError: Buffer[] | null = null
       backend.onFrame = (frame: BackendFrame) => {
-        if (this.swallow.length > 0 && frame.head && frame.type === this.swallow[0]) {
+        const expected = this.swallow[0]
+        if (injectedError) {
+          injectedError.push(Buffer.from(frame.buffer.subarray(frame.offset, frame.offset + frame.length)))
+          if (frame.tail) {
+            this.warnInjectedFailed(Buffer.concat(injectedError))
+            injectedError = null
+          }
+          return
+        }
+        if (expected && frame.head && frame.type === expected.type) {
           if (frame.tail) this.swallow.shift()
           return
         }
-        if (this.swallow.length > 0 && frame.type === BackendMessageType.ErrorResponse) {
-          // Something Grey injected failed: the client sees the error and the server skips the rest of the flight.
-          // (Known gap: an injected simple query's own ReadyForQuery then reaches the client too.)
+        if (expected && frame.type === BackendMessageType.ErrorResponse) {
+          if (expected.simple) {
+            // Grey's own simple query failed: the server goes on to its ReadyForQuery and then the client's messages.
+            while (this.swallow[0]?.type !== BackendMessageType.ReadyForQuery) this.swallow.shift()
+            injectedError = [Buffer.from(frame.buffer.subarray(frame.offset, frame.offset + frame.length))]
+            if (frame.tail) {
+              this.warnInjectedFailed(Buffer.concat(injectedError))
+              injectedError = null
+            }
+            return
+          }
+          // An injected extended message failed: the client sees the error; the server skips to the client's Sync.
           this.swallow = []
         }
         if (!corked) {
@@ -547,7 +670,8 @@ export class PgSession {
         socket.write(frame.buffer.subarray(frame.offset, frame.offset + frame.length))
         if (frame.type === BackendMessageType.ErrorResponse) errorForwarded = true
         if (frame.type === BackendMessageType.ReadyForQuery && frame.tail && frame.head) {
-          backend.onFrame = null
+          // Frames after it in this chunk (a notification) must not be lost before the session decides what to keep.
+          this.relayBetweenStatements(backend)
           backend.onClose = null
           socket.uncork()
           corked = false
@@ -575,6 +699,22 @@ export class PgSession {
     })
   }
 
+  /** A statement Grey replayed (a SET, the held-back BEGIN) failed: the client hears it as a warning. */
+  private warnInjectedFailed(errorResponse: Buffer): void {
+    const f = parseNoticeFields({
+      type: BackendMessageType.ErrorResponse,
+      buffer: errorResponse,
+      offset: 0,
+      length: errorResponse.length,
+      frameLength: errorResponse.length,
+      head: true,
+      tail: true,
+    })
+    const message = `grey: replaying this session's state on PostgreSQL ${this.backend?.node.region ?? ''} failed: ${f.message ?? 'unknown error'}`
+    this.log.warn({ code: f.code, err: f.message }, 'replaying session state failed')
+    this.socket.write(msg.noticeResponse({ severity: 'WARNING', code: f.code ?? '01000', message }))
+  }
+
   /** The session's server connection is gone: tell the client, forget the connection, go on. */
   private backendLost(backend: BackendConnection, err: Error | null, clientHasError: boolean): void {
     backend.onClose = null
@@ -582,6 +722,7 @@ export class PgSession {
     this.backend = null
     this.backendPool = null
     this.pinnedBy = null
+    this.ctx.observe.backendError(backend.node.region, 'lost')
     const detail = err ? `: ${err.message}` : ''
     this.log.warn({ node: backend.node.region, err: err?.message }, 'backend lost while serving a client')
     // The server's own last words (e.g. FATAL 57P01) already answered the statement: only end it.
@@ -599,19 +740,29 @@ export class PgSession {
   }
 
   private releaseBackend(): void {
-    if (this.backend && this.backendPool) this.backendPool.release(this.backend)
+    const backend = this.backend
+    const pool = this.backendPool
     this.backend = null
     this.backendPool = null
+    if (!backend || !pool) return
+    if (this.ctx.poolMode === 'session') {
+      this.kept.set(pool, backend)
+      this.relayBetweenStatements(backend)
+    } else pool.release(backend)
   }
 
   private end(): void {
     if (this.phase === 'closed') return
     this.phase = 'closed'
+    if (this.timer) clearTimeout(this.timer)
     const backend = this.backend
     if (backend && this.backendPool) {
-      // Mid-transaction or mid-protocol: the server state is unknown, so the connection is not reused.
-      this.backendPool.discard(backend)
+      // Mid-statement the server's state is unknown: the connection is not reused. Idle (pinned), it is reset and reused.
+      if (this.busy || this.flights.length > 0 || this.pinnedBy === null) this.backendPool.discard(backend)
+      else this.backendPool.releaseAfterReset(backend)
     }
+    for (const [pool, conn] of this.kept) pool.releaseAfterReset(conn)
+    this.kept.clear()
     this.backend = null
     this.socket.destroy()
     this.onEnd(this)

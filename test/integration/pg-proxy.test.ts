@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,55 +6,11 @@ import { createConnection } from 'node:net'
 import t from 'tap'
 import { hostPort } from '../../src/config/host-port.js'
 import pg from 'pg'
-import { pino } from 'pino'
-import { createMetrics } from '../../src/admin/metrics.js'
-import { startProxy } from '../../src/cli/proxy-command.js'
-import { parseConfig } from '../../src/config/load-config.js'
-import { greyLabConfig } from '../../src/lab/grey-lab-config.js'
-import { labPlan, regionPlan } from '../../src/lab/lab-plan.js'
-import { PgFrontEnd } from '../../src/pg/pg-front-end.js'
-import { freePort } from '../fixtures/free-port.js'
-import { ensureTestLab, pgConnect, TEST_LAB_DIR, type LabJson } from '../fixtures/test-lab.js'
+import { greyInProcess, run } from '../fixtures/grey-in-process.js'
+import { ensureTestLab, pgConnect, pgSuperuser, type LabJson } from '../fixtures/test-lab.js'
 
 const lab: LabJson = await ensureTestLab()
 
-/** psql and pgbench run asynchronously: the Grey under test shares this process's event loop. */
-function run(
-  command: string,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; input?: string } = {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { env: options.env ?? process.env })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('close', (status) => resolve({ status, stdout, stderr }))
-    child.stdin.end(options.input ?? '')
-  })
-}
-
-/**
- * Grey's PostgreSQL front end run in this process (so its code is measured), configured exactly as the
- * lab configures that region's Grey, on free ports, in front of the lab's real servers.
- */
-async function greyInProcess(
-  region: string,
-  env: Record<string, string> = {},
-): Promise<{ pg: string; admin: string; stop: () => Promise<void> }> {
-  const plan = labPlan({ dir: TEST_LAB_DIR, slot: 1 })
-  const [pgPort, adminPort] = [await freePort(), await freePort()]
-  const config = parseConfig(greyLabConfig(plan, regionPlan(plan, region)), {
-    GREY_PROXY__LISTEN__PG: `127.0.0.1:${pgPort}`,
-    GREY_ADMIN__LISTEN: `127.0.0.1:${adminPort}`,
-    ...env,
-  })
-  const log = pino({ level: 'silent' })
-  const metrics = createMetrics({ region, instance: config.proxy.instance_id, version: 'test' })
-  const proxy = await startProxy(config, log, [new PgFrontEnd(config, log, metrics.registry)], metrics)
-  return { pg: `127.0.0.1:${pgPort}`, admin: `http://127.0.0.1:${adminPort}`, stop: () => proxy.shutdown('test end') }
-}
 const eu = await greyInProcess('eu-west')
 const us = await greyInProcess('us-east')
 t.teardown(async () => {
@@ -190,6 +145,27 @@ t.test('SET is replayed on every backend the session uses; grey.consistency is a
   await t.rejects(c.query("SET grey.consistency = 'sometimes'"), /grey\.consistency/)
 })
 
+t.test('a replayed SET that fails on another server becomes a warning; the statement and the session go on', async (t) => {
+  const su = await pgSuperuser(lab)
+  await su.query(`DROP ROLE IF EXISTS replay_r; CREATE ROLE replay_r; GRANT replay_r TO ${lab.pg.user}; GRANT ALL ON proxy_t TO replay_r`)
+  const c = await pgConnect(lab, greyEu)
+  t.teardown(async () => {
+    await c.end()
+    await su.query('REVOKE ALL ON proxy_t FROM replay_r; DROP ROLE replay_r')
+    await su.end()
+  })
+  const notices: string[] = []
+  c.on('notice', (n) => notices.push(n.message ?? ''))
+  await c.query('SET ROLE replay_r')
+  t.equal((await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u, 'replay_r')
+  await su.query(`REVOKE replay_r FROM ${lab.pg.user}`)
+  // The write goes to a primary connection that has not run the SET yet: Grey replays it there, and it fails.
+  const r = await c.query<{ u: string }>("INSERT INTO proxy_t (note) VALUES ('after revoke') RETURNING current_user AS u")
+  t.equal(r.rows[0]!.u, lab.pg.user, 'the statement ran, without the role')
+  t.match(notices, [/grey: replaying this session's state on PostgreSQL us-east failed: permission denied to set role "replay_r"/])
+  t.equal((await c.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one, 1, 'and the protocol stream is intact')
+})
+
 t.test('the connection-string option sets the consistency', async (t) => {
   const c = await pgConnect(lab, greyEu, { options: '-c grey.consistency=strong' })
   t.equal(await serverPort(c), primaryPort)
@@ -288,11 +264,22 @@ t.test('COPY FROM STDIN and COPY TO STDOUT pass through', async (t) => {
   t.equal(copyOut.stdout, 'copied-1\ncopied-2\n')
 })
 
-t.test('every routing decision is counted with its reason', async (t) => {
-  const metrics = await (await fetch(`${eu.admin}/metrics`)).text()
-  t.match(metrics, /grey_query_routing_total\{protocol="pg",target="replica",region="eu-west",reason="read on local replica"\} [1-9]/)
-  t.match(metrics, /grey_query_routing_total\{protocol="pg",target="primary",region="us-east",reason="write"\} [1-9]/)
-  t.match(metrics, /grey_query_routing_total\{protocol="pg",target="primary",region="us-east",reason="consistency strong"\} [1-9]/)
+t.test('every routing decision is counted with its reason; statements are timed; pools are visible', async (t) => {
+  const metrics = await eu.metrics()
+  t.match(
+    metrics,
+    /grey_query_routing_total\{protocol="pg",kind="read",target="replica",region="eu-west",reason="read on local replica"\} [1-9]/,
+  )
+  t.match(metrics, /grey_query_routing_total\{protocol="pg",kind="write",target="primary",region="us-east",reason="write"\} [1-9]/)
+  t.match(
+    metrics,
+    /grey_query_routing_total\{protocol="pg",kind="read",target="primary",region="us-east",reason="consistency strong"\} [1-9]/,
+  )
+  t.match(metrics, /grey_statement_duration_seconds_count\{protocol="pg",kind="read",target="replica"\} [1-9]/)
+  t.match(metrics, /grey_statement_duration_seconds_count\{protocol="pg",kind="write",target="primary"\} [1-9]/)
+  t.match(metrics, /grey_connection_pool_max\{protocol="pg",node="us-east"\} 20/)
+  t.match(metrics, /grey_connection_pool_max\{protocol="pg",node="eu-west"\} 20/)
+  t.match(metrics, /grey_connection_pool_active\{protocol="pg",node="eu-west"\} \d+/)
 })
 
 t.test('a backend that dies mid-transaction gives a clear error; the next statement works', async (t) => {
@@ -307,6 +294,7 @@ t.test('a backend that dies mid-transaction gives a clear error; the next statem
   await t.rejects(c.query('SELECT 1'), /terminating connection|was lost/)
   const r = await c.query<{ one: number }>('SELECT 1 AS one')
   t.equal(r.rows[0]!.one, 1, 'the session goes on, on a healthy server')
+  t.match(await eu.metrics(), /grey_backend_errors_total\{protocol="pg",region="us-east",kind="lost"\} [1-9]/, 'counted as a lost backend')
   const check = await pgConnect(lab, lab.regions['us-east']!.pg.direct)
   t.equal((await check.query("SELECT 1 FROM proxy_t WHERE note = 'doomed'")).rowCount, 0, 'the dead transaction left nothing behind')
   await check.end()

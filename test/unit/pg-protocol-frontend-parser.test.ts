@@ -496,3 +496,27 @@ t.test('limits and options', async (t) => {
     'a startup packet of exactly 10004 bytes',
   )
 })
+
+t.test('random bytes in any phase give messages or a ProtocolError, never another exception', async (t) => {
+  let protocolErrors = 0
+  fc.assert(
+    fc.property(
+      fc.constantFrom<'startup' | 'regular'>('startup', 'regular'),
+      fc.array(fc.uint8Array({ minLength: 0, maxLength: 64 }), { minLength: 1, maxLength: 6 }),
+      (phase, chunks) => {
+        const parser = new FrontendParser({ phase, maxMessageLength: 4096 })
+        try {
+          for (const chunk of chunks) {
+            parser.push(Buffer.from(chunk))
+            while (parser.read());
+          }
+        } catch (err) {
+          if (!(err instanceof ProtocolError)) throw err
+          protocolErrors++
+        }
+      },
+    ),
+    { numRuns: 5000 },
+  )
+  t.ok(protocolErrors > 1000, `most random input is refused as a protocol error (${protocolErrors} of 5000)`)
+})
