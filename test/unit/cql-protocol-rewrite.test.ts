@@ -8,7 +8,11 @@ import { encodeRequest } from '../../src/cql/protocol/encode-request.js'
 import { encodeFrame, type FrameHeader } from '../../src/cql/protocol/frame-header.js'
 import { FrameSplitter } from '../../src/cql/protocol/frame-splitter.js'
 import type { DecodedRequest } from '../../src/cql/protocol/request-messages.js'
-import { rewriteQueryParameters, type ParameterChange } from '../../src/cql/protocol/rewrite-query-parameters.js'
+import {
+  rewriteFrameQueryParameters,
+  rewriteQueryParameters,
+  type ParameterChange,
+} from '../../src/cql/protocol/rewrite-query-parameters.js'
 
 type Rewritable = Extract<DecodedRequest, { offsets: unknown }>
 
@@ -24,9 +28,13 @@ function decodeFrame(bytes: Buffer): { header: FrameHeader; body: Buffer; messag
   return { header, body, message }
 }
 
-function rewriteFrame(dump: string, change: ParameterChange): Buffer {
-  const { header, body, message } = decodeFrame(hex(dump))
-  return encodeFrame(header, rewriteQueryParameters(body, message.offsets, change))
+/** Both ways: the body rewritten and framed again, and the frame rewritten in one go, which must agree. */
+function rewriteFrame(frame: Buffer, change: ParameterChange): Buffer {
+  const { header, body, message } = decodeFrame(frame)
+  const viaBody = encodeFrame(header, rewriteQueryParameters(body, message.offsets, change))
+  const whole = rewriteFrameQueryParameters(frame, message.offsets, change)
+  if (!whole.equals(viaBody)) throw new Error(`rewriteFrameQueryParameters gave ${whole.toString('hex')}`)
+  return whole
 }
 
 const cases: { name: string; dump: string; change: ParameterChange; expected: string }[] = [
@@ -72,8 +80,8 @@ for (const { name, dump, change, expected } of cases) {
   t.test(name, async (t) => {
     const original = hex(dump)
     const before = Buffer.from(original)
-    t.equal(rewriteFrame(dump, change).toString('hex'), hex(expected).toString('hex'))
-    t.same(original, before, 'the body it was given is not modified')
+    t.equal(rewriteFrame(original, change).toString('hex'), hex(expected).toString('hex'))
+    t.same(original, before, 'the frame it was given is not modified')
   })
 }
 
@@ -85,6 +93,11 @@ t.test('refuses changes that do not fit the protocol', async (t) => {
   t.throws(
     () => rewriteQueryParameters(body.subarray(0, 7), message.offsets, { timestamp: 1n }),
     /parameter offsets \{"consistency":5,"flags":7,"timestamp":8\} do not fit a body of 7 bytes/,
+  )
+  t.throws(
+    () => rewriteFrameQueryParameters(body, message.offsets, { timestamp: 1n }),
+    /do not fit a body of -1 bytes/,
+    'a body is not a frame',
   )
 })
 
@@ -105,8 +118,10 @@ function expectedAfter(message: Rewritable, { consistency, timestamp }: Paramete
 t.test('a rewritten body decodes to the same request but for the rewritten fields', async (t) => {
   fc.assert(
     fc.property(rewritableRequest, parameterChange, stream, (request, change, streamId) => {
-      const { header, body, message } = decodeFrame(encodeRequest(request, streamId))
+      const frame = encodeRequest(request, streamId)
+      const { header, body, message } = decodeFrame(frame)
       const rewritten = rewriteQueryParameters(body, message.offsets, change)
+      assert.deepStrictEqual(rewriteFrameQueryParameters(frame, message.offsets, change), encodeFrame(header, rewritten))
       const inserted = change.timestamp !== undefined && (message.type === 'BATCH' ? message : message.parameters).timestamp === undefined
       assert.equal(rewritten.length, body.length + (inserted ? 8 : 0))
       assert.deepStrictEqual(decodeRequest(header, rewritten), expectedAfter(message, change))

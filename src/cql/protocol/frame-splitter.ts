@@ -46,7 +46,11 @@ export interface UnsupportedVersion {
   stream: number
 }
 
-/** A frame over `maxBodyBytes`: its body is discarded as it arrives, and the connection goes on (as Cassandra does). */
+/**
+ * A frame over `maxBodyBytes`: its body is discarded as it arrives and the connection goes on, as Cassandra does; the
+ * shell answers on `header.stream` with ERROR 0x2200 Invalid, "Request is too big: length N exceeds maximum allowed
+ * length M.", Cassandra's sentence.
+ */
 export interface FrameTooLarge {
   type: 'frame-too-large'
   header: FrameHeader

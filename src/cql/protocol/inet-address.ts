@@ -6,13 +6,13 @@ export interface InetAddress {
   port: number
 }
 
-/** The 4 or 16 address bytes of an [inet] as text: dotted IPv4, or IPv6 compressed as RFC 5952 writes it. */
+/** The 4 or 16 address bytes of an [inet] as text: dotted IPv4, or IPv6 in lowercase hex with the longest zero run compressed. */
 export function formatIpAddress(bytes: Uint8Array): string {
   if (bytes.length === 4) return bytes.join('.')
   if (bytes.length !== 16) throw new RangeError(`an IP address has 4 or 16 bytes, not ${bytes.length}`)
   const groups: string[] = []
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16))
-  // The WHATWG URL host serializer compresses the longest run of zero groups, which is RFC 5952's canonical form.
+  // The WHATWG URL host serializer compresses the longest run of zero groups, as RFC 5952 does.
   return new URL(`http://[${groups.join(':')}]`).hostname.slice(1, -1)
 }
 

@@ -1,4 +1,5 @@
 import { isConsistency } from './consistency.js'
+import { FRAME_HEADER_LENGTH } from './frame-header.js'
 import { QueryFlag, type ParameterOffsets } from './request-messages.js'
 
 const TIMESTAMP_LENGTH = 8
@@ -18,6 +19,21 @@ export interface ParameterChange {
  * the frame needs a new length (`encodeFrame`). `body` itself is not modified.
  */
 export function rewriteQueryParameters(body: Buffer, offsets: ParameterOffsets, change: ParameterChange): Buffer {
+  return rewrite(body, 0, offsets, change)
+}
+
+/**
+ * The same rewrite on a whole frame (header and body, as FrameSplitter gives it), in one copy: the header's length
+ * is updated, everything else in it kept. `offsets` are the body's, as `decodeRequest` gives them.
+ */
+export function rewriteFrameQueryParameters(frame: Buffer, offsets: ParameterOffsets, change: ParameterChange): Buffer {
+  const out = rewrite(frame, FRAME_HEADER_LENGTH, offsets, change)
+  out.writeUInt32BE(out.length - FRAME_HEADER_LENGTH, 5)
+  return out
+}
+
+/** Rewrites the body that starts at `base` in `source` into a copy of all of `source`. */
+function rewrite(source: Buffer, base: number, offsets: ParameterOffsets, change: ParameterChange): Buffer {
   const { consistency, timestamp } = change
   if (consistency !== undefined && !isConsistency(consistency)) {
     throw new RangeError(`${consistency} is not a consistency level (0 ANY to 10 LOCAL_ONE)`)
@@ -25,22 +41,24 @@ export function rewriteQueryParameters(body: Buffer, offsets: ParameterOffsets, 
   if (timestamp !== undefined && (timestamp < 0n || timestamp > MAX_LONG)) {
     throw new RangeError(`a default timestamp is a non-negative [long] of microseconds, not ${timestamp}`)
   }
-  if (!(offsets.consistency + 2 <= offsets.flags && offsets.flags < offsets.timestamp && offsets.timestamp <= body.length)) {
-    throw new RangeError(`parameter offsets ${JSON.stringify(offsets)} do not fit a body of ${body.length} bytes`)
+  const bodyLength = source.length - base
+  if (!(offsets.consistency + 2 <= offsets.flags && offsets.flags < offsets.timestamp && offsets.timestamp <= bodyLength)) {
+    throw new RangeError(`parameter offsets ${JSON.stringify(offsets)} do not fit a body of ${bodyLength} bytes`)
   }
-  const flags = body[offsets.flags]!
-  const hadTimestamp = (flags & QueryFlag.WithDefaultTimestamp) !== 0
+  const flagsAt = base + offsets.flags
+  const timestampAt = base + offsets.timestamp
+  const flags = source[flagsAt]!
   let out: Buffer
-  if (timestamp !== undefined && !hadTimestamp) {
-    out = Buffer.allocUnsafe(body.length + TIMESTAMP_LENGTH)
-    body.copy(out, 0, 0, offsets.timestamp)
-    out.writeBigInt64BE(timestamp, offsets.timestamp)
-    body.copy(out, offsets.timestamp + TIMESTAMP_LENGTH, offsets.timestamp)
-    out[offsets.flags] = flags | QueryFlag.WithDefaultTimestamp
+  if (timestamp !== undefined && (flags & QueryFlag.WithDefaultTimestamp) === 0) {
+    out = Buffer.allocUnsafe(source.length + TIMESTAMP_LENGTH)
+    source.copy(out, 0, 0, timestampAt)
+    out.writeBigInt64BE(timestamp, timestampAt)
+    source.copy(out, timestampAt + TIMESTAMP_LENGTH, timestampAt)
+    out[flagsAt] = flags | QueryFlag.WithDefaultTimestamp
   } else {
-    out = Buffer.from(body)
-    if (timestamp !== undefined) out.writeBigInt64BE(timestamp, offsets.timestamp)
+    out = Buffer.from(source)
+    if (timestamp !== undefined) out.writeBigInt64BE(timestamp, timestampAt)
   }
-  if (consistency !== undefined) out.writeUInt16BE(consistency, offsets.consistency)
+  if (consistency !== undefined) out.writeUInt16BE(consistency, base + offsets.consistency)
   return out
 }
