@@ -437,8 +437,9 @@ export class PgSession {
     const out: Buffer[] = []
     this.swallow = []
     if (backend.appliedSettings !== this.settings.join(';')) {
-      // RESET ALL then this session's SETs, in one simple query whose replies the client never sees.
-      this.injectSimple(out, ['RESET ALL', ...this.settings])
+      // Back to the connection's defaults (RESET ALL leaves ROLE alone; DISCARD ALL does the same pair), then
+      // this session's SETs: one simple query whose replies the client never sees.
+      this.injectSimple(out, ['SET SESSION AUTHORIZATION DEFAULT', 'RESET ALL', ...this.settings])
       backend.appliedSettings = this.settings.join(';')
     }
     if (this.heldBegin) {
@@ -712,6 +713,8 @@ export class PgSession {
     })
     const message = `grey: replaying this session's state on PostgreSQL ${this.backend?.node.region ?? ''} failed: ${f.message ?? 'unknown error'}`
     this.log.warn({ code: f.code, err: f.message }, 'replaying session state failed')
+    // The server's state is now unknown to Grey: whoever uses this connection next starts from a reset.
+    if (this.backend) this.backend.appliedSettings = '\0unknown'
     this.socket.write(msg.noticeResponse({ severity: 'WARNING', code: f.code ?? '01000', message }))
   }
 

@@ -164,6 +164,12 @@ t.test('a replayed SET that fails on another server becomes a warning; the state
   t.equal(r.rows[0]!.u, lab.pg.user, 'the statement ran, without the role')
   t.match(notices, [/grey: replaying this session's state on PostgreSQL us-east failed: permission denied to set role "replay_r"/])
   t.equal((await c.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one, 1, 'and the protocol stream is intact')
+  // SET ROLE is not undone by RESET ALL: the next user of these server connections must not inherit it.
+  const d = await pgConnect(lab, greyEu)
+  for (const sql of ['SELECT current_user AS u', 'SELECT current_user AS u /* grey: consistency=strong */']) {
+    t.equal((await d.query<{ u: string }>(sql)).rows[0]!.u, lab.pg.user, `another session is itself again: ${sql}`)
+  }
+  await d.end()
 })
 
 t.test('the connection-string option sets the consistency', async (t) => {
