@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import { startAdminServer, type AdminServer } from '../admin/admin-server.js'
 import { createMetrics, type GreyMetrics } from '../admin/metrics.js'
+import { CqlFrontEnd } from '../cql/cql-front-end.js'
 import { PgFrontEnd } from '../pg/pg-front-end.js'
 import { loadConfig } from '../config/load-config.js'
 import { hostPort } from '../config/host-port.js'
@@ -73,7 +74,9 @@ export async function proxyCommand(configPath: string): Promise<void> {
   const config = loadConfig(configPath, process.env)
   const log = createLogger(config.proxy.log_level, { region: config.proxy.region, instance: config.proxy.instance_id })
   const metrics = createMetrics({ region: config.proxy.region, instance: config.proxy.instance_id, version: GREY_VERSION })
-  const frontEnds: FrontEnd[] = config.proxy.listen.pg ? [new PgFrontEnd(config, log.child({ component: 'pg' }), metrics)] : []
+  const frontEnds: FrontEnd[] = []
+  if (config.proxy.listen.pg) frontEnds.push(new PgFrontEnd(config, log.child({ component: 'pg' }), metrics))
+  if (config.proxy.listen.cql) frontEnds.push(new CqlFrontEnd(config, log.child({ component: 'cql' }), metrics))
   const proxy = await startProxy(config, log, frontEnds, metrics)
   const stop = (signal: string): void => {
     proxy.shutdown(signal).then(

@@ -132,6 +132,8 @@ const ProxySchema = z.strictObject({
   limits: z
     .strictObject({
       max_client_connections: z.int().min(1).max(1_000_000).default(1000),
+      /** CQL: requests one client connection may have in flight (the protocol allows 32768). */
+      max_streams_per_client: z.int().min(1).max(32_768).default(2048),
       /** Largest message a client may send, in bytes (Query, Parse, Bind, CopyData); PostgreSQL's own limit is 1 GiB. */
       max_message_size: z
         .int()

@@ -90,7 +90,13 @@ t.test('a minimal file gets every default', async (t) => {
       log_level: 'info',
       auth: { users: {} },
       pool: { mode: 'transaction', max_connections_per_node: 20, acquire_timeout: 5000, connect_timeout: 5000 },
-      limits: { max_client_connections: 1000, max_message_size: 67108864, handshake_timeout: 10000, client_idle_timeout: 0 },
+      limits: {
+        max_client_connections: 1000,
+        max_streams_per_client: 2048,
+        max_message_size: 67108864,
+        handshake_timeout: 10000,
+        client_idle_timeout: 0,
+      },
     },
     admin: { listen: '127.0.0.1:9187' },
     cluster: {

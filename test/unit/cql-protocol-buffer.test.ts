@@ -1,6 +1,10 @@
 import t from 'tap'
 import { hex } from '../fixtures/hex-dump.js'
-import { Consistency, consistencyName, isConsistency } from '../../src/cql/protocol/consistency.js'
+import {
+  CqlConsistency as Consistency,
+  cqlConsistencyName as consistencyName,
+  isCqlConsistency as isConsistency,
+} from '../../src/routing/cql-consistency.js'
 import { CqlBufferReader } from '../../src/cql/protocol/cql-buffer-reader.js'
 import { CqlBufferWriter } from '../../src/cql/protocol/cql-buffer-writer.js'
 import { CqlErrorCode } from '../../src/cql/protocol/cql-error-code.js'

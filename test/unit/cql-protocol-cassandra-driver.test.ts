@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createRequire } from 'node:module'
 import { hex } from '../fixtures/hex-dump.js'
-import { Consistency } from '../../src/cql/protocol/consistency.js'
+import { CqlConsistency as Consistency } from '../../src/routing/cql-consistency.js'
 import { NOT_SET } from '../../src/cql/protocol/cql-value.js'
 import { decodeRequest } from '../../src/cql/protocol/decode-request.js'
 import { encodeResponse, type ResponseFrameOptions } from '../../src/cql/protocol/encode-response.js'

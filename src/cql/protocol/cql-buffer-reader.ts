@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer'
-import { isConsistency } from './consistency.js'
+import { isCqlConsistency } from '../../routing/cql-consistency.js'
 import { CqlProtocolError } from './cql-protocol-error.js'
 import { NOT_SET, type CqlValue } from './cql-value.js'
 import { formatIpAddress, type InetAddress } from './inet-address.js'
@@ -138,7 +138,7 @@ export class CqlBufferReader {
   /** [consistency]: a [short] naming one of the levels ANY (0) to LOCAL_ONE (10). */
   consistency(): number {
     const code = this.short()
-    if (!isConsistency(code)) throw this.error(`has an unknown consistency level 0x${code.toString(16).padStart(4, '0')}`)
+    if (!isCqlConsistency(code)) throw this.error(`has an unknown consistency level 0x${code.toString(16).padStart(4, '0')}`)
     return code
   }
 

@@ -1,4 +1,4 @@
-import { isConsistency } from './consistency.js'
+import { isCqlConsistency } from '../../routing/cql-consistency.js'
 import { NOT_SET, type CqlValue } from './cql-value.js'
 import { parseIpAddress, type InetAddress } from './inet-address.js'
 import { FRAME_HEADER_LENGTH } from './frame-header.js'
@@ -119,7 +119,7 @@ export class CqlBufferWriter {
 
   /** [consistency]. */
   consistency(code: number): this {
-    if (!isConsistency(code)) throw new RangeError(`${code} is not a consistency level (0 ANY to 10 LOCAL_ONE)`)
+    if (!isCqlConsistency(code)) throw new RangeError(`${code} is not a consistency level (0 ANY to 10 LOCAL_ONE)`)
     return this.short(code)
   }
 

@@ -1,4 +1,4 @@
-import { isConsistency } from './consistency.js'
+import { isCqlConsistency } from '../../routing/cql-consistency.js'
 import { FRAME_HEADER_LENGTH } from './frame-header.js'
 import { QueryFlag, type ParameterOffsets } from './request-messages.js'
 
@@ -35,7 +35,7 @@ export function rewriteFrameQueryParameters(frame: Buffer, offsets: ParameterOff
 /** Rewrites the body that starts at `base` in `source` into a copy of all of `source`. */
 function rewrite(source: Buffer, base: number, offsets: ParameterOffsets, change: ParameterChange): Buffer {
   const { consistency, timestamp } = change
-  if (consistency !== undefined && !isConsistency(consistency)) {
+  if (consistency !== undefined && !isCqlConsistency(consistency)) {
     throw new RangeError(`${consistency} is not a consistency level (0 ANY to 10 LOCAL_ONE)`)
   }
   if (timestamp !== undefined && (timestamp < 0n || timestamp > MAX_LONG)) {

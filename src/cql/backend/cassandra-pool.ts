@@ -1,0 +1,104 @@
+import type { Logger } from 'pino'
+import type { CqlVersion } from '../protocol/frame-header.js'
+import { CqlErrorCode } from '../protocol/cql-error-code.js'
+import { CassandraConnection, CassandraError, type CassandraCredentials, type CassandraNode } from './cassandra-connection.js'
+
+export interface CassandraPoolOptions {
+  /** Connections per (protocol version, keyspace); requests multiplex over them. */
+  connectionsPerKeyspace: number
+  connectTimeoutMs: number
+}
+
+/** After a failed connect or a lost connection, the node counts as down for this long (routing avoids it). */
+const DOWN_FOR_MS = 2000
+
+/**
+ * Connections to one Cassandra node. CQL v4 has no per-request keyspace, so a client's USE picks
+ * connections opened with that keyspace; each connection multiplexes many clients' requests.
+ */
+export class CassandraPool {
+  private readonly connections = new Map<string, CassandraConnection[]>()
+  private readonly opening = new Map<string, Promise<CassandraConnection>>()
+  private downUntil = 0
+
+  constructor(
+    readonly node: CassandraNode,
+    private readonly credentials: CassandraCredentials,
+    private readonly options: CassandraPoolOptions,
+    private readonly log: Logger,
+  ) {}
+
+  get healthy(): boolean {
+    return Date.now() >= this.downUntil
+  }
+
+  /** Open connections (for grey_connection_pool_active). */
+  get size(): number {
+    let n = 0
+    for (const list of this.connections.values()) n += list.length
+    return n
+  }
+
+  /** Requests in flight on this node. */
+  get inFlight(): number {
+    let n = 0
+    for (const list of this.connections.values()) for (const c of list) n += c.inFlight
+    return n
+  }
+
+  /** A connection for `keyspace` (null: none), the least busy one, opening another while under the limit. */
+  async acquire(version: CqlVersion, keyspace: string | null): Promise<CassandraConnection> {
+    const key = `${version}/${keyspace ?? ''}`
+    const list = (this.connections.get(key) ?? []).filter((c) => !c.isClosed)
+    this.connections.set(key, list)
+    let best: CassandraConnection | undefined
+    for (const c of list) if (!best || c.inFlight < best.inFlight) best = c
+    if (best && (best.inFlight === 0 || list.length >= this.options.connectionsPerKeyspace)) return best
+    const opening = this.opening.get(key)
+    if (opening) return best ?? opening
+    const open = this.open(version, keyspace, key)
+    this.opening.set(key, open)
+    try {
+      return await open
+    } catch (err) {
+      if (best) return best
+      throw err
+    } finally {
+      this.opening.delete(key)
+    }
+  }
+
+  /** Marks the node down after a request found its connection dead. */
+  markDown(): void {
+    this.downUntil = Date.now() + DOWN_FOR_MS
+  }
+
+  close(): void {
+    for (const list of this.connections.values()) for (const c of list) c.close(null)
+    this.connections.clear()
+  }
+
+  private async open(version: CqlVersion, keyspace: string | null, key: string): Promise<CassandraConnection> {
+    try {
+      const conn = await CassandraConnection.connect(this.node, this.credentials, {
+        version,
+        keyspace,
+        timeoutMs: this.options.connectTimeoutMs,
+      })
+      conn.onClose = (err) => {
+        if (err) {
+          this.markDown()
+          this.log.warn({ node: this.node.region, err: err.message }, 'Cassandra connection lost')
+        }
+      }
+      const list = this.connections.get(key) ?? []
+      list.push(conn)
+      this.connections.set(key, list)
+      return conn
+    } catch (err) {
+      // A refused keyspace or credentials say nothing about the node's health; a failed connection does.
+      if (!(err instanceof CassandraError) || err.code === CqlErrorCode.ServerError) this.markDown()
+      throw err
+    }
+  }
+}

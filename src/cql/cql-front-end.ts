@@ -1,0 +1,248 @@
+import { createServer, type Server } from 'node:net'
+import type { Logger } from 'pino'
+import type { GreyMetrics } from '../admin/metrics.js'
+import type { FrontEnd } from '../cli/front-end.js'
+import { toCassandraMicros } from '../clock/cassandra-micros.js'
+import { HybridLogicalClock } from '../clock/hlc.js'
+import type { Config } from '../config/config-schema.js'
+import { hostPort } from '../config/host-port.js'
+import { chooseAuth, type ClientAuthConfig } from '../pg/auth/auth-method.js'
+import { verifyPlainPassword } from '../pg/auth/verify-plain-password.js'
+import { clientAuthConfig } from '../pg/pg-front-end.js'
+import type { CqlDatacenter } from '../routing/decide-cql-route.js'
+import { describeCql, routeCql } from './cql-statement-routing.js'
+import { CassandraConnection, CassandraError, type CqlResponseFrame } from './backend/cassandra-connection.js'
+import { CassandraPool } from './backend/cassandra-pool.js'
+import { CqlSession, type CqlRoute, type CqlStatementInfo } from './cql-session.js'
+import { emptyPeers, greyNodeIdentity, rewriteSystemLocal, type GreyNodeIdentity } from './grey-node-identity.js'
+import { PreparedStatementRegistry } from './prepared-registry.js'
+import { CqlErrorCode } from './protocol/cql-error-code.js'
+import { decodeResponse } from './protocol/decode-response.js'
+import type { CqlVersion } from './protocol/frame-header.js'
+import type { ResponseMessage } from './protocol/response-messages.js'
+
+const SCHEMA_AGREEMENT_TIMEOUT_MS = 10_000
+const SCHEMA_AGREEMENT_POLL_MS = 200
+const CONTROL_RETRY_MS = 2000
+
+/**
+ * The CQL front end: Grey is the driver's only node. It answers system.local/peers as itself,
+ * routes each request to a datacenter by consistency, stamps writes with its HLC, and relays
+ * schema-change events from a control connection it keeps to the local node.
+ */
+export class CqlFrontEnd implements FrontEnd {
+  readonly name = 'cql'
+  private server: Server | null = null
+  private readonly sessions = new Set<CqlSession>()
+  private readonly pools = new Map<string, CassandraPool>()
+  private readonly registry = new PreparedStatementRegistry()
+  private readonly auth: ClientAuthConfig
+  private readonly clock: HybridLogicalClock
+  private readonly region: string
+  /** Regions by one-way latency from this one: where requests go when the chosen DC is down. */
+  private readonly nearest: string[]
+  private identity: GreyNodeIdentity | null = null
+  private control: CassandraConnection | null = null
+  private supported = new Map<string, string[]>()
+  private stopped = false
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+    private readonly metrics: GreyMetrics,
+    clock?: HybridLogicalClock,
+  ) {
+    this.region = config.proxy.region
+    this.auth = clientAuthConfig(config)
+    this.clock = clock ?? new HybridLogicalClock({ maxOffsetMs: config.conflict_resolution.max_clock_offset })
+    const credentials = { user: config.cluster.cassandra.user, password: config.cluster.cassandra.password }
+    for (const [name, region] of Object.entries(config.cluster.regions)) {
+      const cassandra = region.databases.cassandra
+      if (!cassandra) continue
+      const { host, port } = hostPort(cassandra.contact_points[0]!)
+      const pool = new CassandraPool(
+        { region: name, datacenter: cassandra.datacenter ?? name, host, port },
+        credentials,
+        { connectionsPerKeyspace: 2, connectTimeoutMs: config.proxy.pool.connect_timeout },
+        log.child({ pool: `cassandra ${name}` }),
+      )
+      this.pools.set(name, pool)
+      metrics.watchPool({ protocol: 'cql', node: name, active: () => pool.size, max: () => pool.size })
+    }
+    const latency = config.cluster.regions[this.region]?.latency_ms ?? {}
+    this.nearest = [...this.pools.keys()].sort((a, b) =>
+      a === this.region ? -1 : b === this.region ? 1 : (latency[a] ?? Infinity) - (latency[b] ?? Infinity),
+    )
+  }
+
+  get address(): string | null {
+    return this.config.proxy.listen.cql ?? null
+  }
+
+  async start(): Promise<void> {
+    const listen = this.config.proxy.listen.cql
+    if (!listen) return
+    const { host, port } = hostPort(listen)
+    this.identity = greyNodeIdentity(this.config.proxy.instance_id, this.region, { host, port })
+    if (!this.pools.has(this.region))
+      throw new Error(`grey: proxy.listen.cql is set but cluster.regions.${this.region} has no cassandra database`)
+    void this.keepControlConnection()
+    const limits = this.config.proxy.limits
+    const server = createServer((socket) => {
+      if (this.sessions.size >= limits.max_client_connections) {
+        socket.on('error', () => undefined)
+        socket.destroy()
+        this.log.warn({ limit: limits.max_client_connections }, 'CQL client refused: too many connections')
+        return
+      }
+      const session = new CqlSession(
+        socket,
+        {
+          log: this.log,
+          limits: {
+            maxFrameBytes: limits.max_message_size,
+            maxStreamsPerClient: limits.max_streams_per_client,
+            handshakeTimeoutMs: limits.handshake_timeout,
+          },
+          authenticate: this.auth.users.size > 0 ? (user, password, loopback) => this.authenticate(user, password, loopback) : null,
+          registry: this.registry,
+          describe: describeCql,
+          route: (info, consistency, serial, avoid) => this.route(info, consistency, serial, avoid),
+          connection: (region, version, keyspace) => this.connection(region, version, keyspace),
+          nodeFailed: (region) => this.pools.get(region)?.markDown(),
+          systemTable: (table, response) => this.systemTable(table, response),
+          supportedOptions: () => this.supportedOptions(),
+          stampMicros: () => toCassandraMicros(this.clock.nowForCassandra()),
+          awaitSchemaAgreement: (connection) => this.awaitSchemaAgreement(connection),
+          observe: {
+            routed: (route, kind) =>
+              this.metrics.routing.inc({
+                protocol: 'cql',
+                kind,
+                target: route.region === this.region ? 'local' : 'remote',
+                region: route.region,
+                reason: route.reason,
+              }),
+            statementDone: (kind, region, seconds) =>
+              this.metrics.statementSeconds.observe(
+                { protocol: 'cql', kind, target: region === this.region ? 'local' : 'remote' },
+                seconds,
+              ),
+            backendError: (region, kind) => this.metrics.backendErrors.inc({ protocol: 'cql', region, kind }),
+          },
+        },
+        (ended) => this.sessions.delete(ended),
+      )
+      this.sessions.add(session)
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => resolve())
+    })
+    this.server = server
+  }
+
+  async stopAccepting(): Promise<void> {
+    this.server?.close()
+    this.server = null
+  }
+
+  activeSessions(): number {
+    return [...this.sessions].filter((s) => s.busy).length
+  }
+
+  async closeAll(reason: string): Promise<void> {
+    this.stopped = true
+    for (const s of this.sessions) s.close(reason)
+    this.control?.close(null)
+    for (const pool of this.pools.values()) pool.close()
+  }
+
+  private async authenticate(user: string, password: string, loopback: boolean): Promise<boolean> {
+    const decision = chooseAuth(user, this.auth, loopback)
+    if (decision.method === 'trust') return true
+    const method = this.auth.users.get(user)
+    if (!method || ('doomed' in decision && decision.doomed)) return false
+    return verifyPlainPassword(method, user, password)
+  }
+
+  private route(info: CqlStatementInfo, consistency: number | null, serialConsistency: number | null, avoid: readonly string[]): CqlRoute {
+    const healthy: Record<string, boolean> = {}
+    for (const [name, pool] of this.pools) healthy[name] = pool.healthy && !avoid.includes(name)
+    const dc = (region: string): CqlDatacenter => ({ region, datacenter: this.pools.get(region)?.node.datacenter ?? region })
+    return routeCql(info, consistency, serialConsistency, {
+      sessionConsistency: this.config.routing.default_consistency,
+      strongCqlConsistency: this.config.routing.strong_cql_consistency,
+      local: dc(this.region),
+      primary: dc(this.config.cluster.primary_region),
+      nearest: this.nearest.map(dc),
+      healthy,
+    })
+  }
+
+  private async connection(region: string, version: CqlVersion, keyspace: string | null): Promise<CassandraConnection> {
+    const pool = this.pools.get(region)
+    if (!pool) throw new CassandraError(`grey: region ${region} has no Cassandra in cluster.regions`, CqlErrorCode.ServerError)
+    return pool.acquire(version, keyspace)
+  }
+
+  private supportedOptions(): Map<string, string[]> {
+    return new Map([
+      ['CQL_VERSION', this.supported.get('CQL_VERSION') ?? ['3.4.7']],
+      ['COMPRESSION', []],
+      ['PROTOCOL_VERSIONS', ['3/v3', '4/v4']],
+    ])
+  }
+
+  private systemTable(table: 'local' | 'peers', response: CqlResponseFrame): ResponseMessage | null {
+    const decoded = decodeResponse(response.header, response.body).message
+    if (decoded.type !== 'RESULT' || decoded.kind !== 'Rows' || !this.identity) return null
+    return table === 'local' ? rewriteSystemLocal(decoded, this.identity) : emptyPeers(decoded)
+  }
+
+  /** Polls the node that ran a DDL statement until it and its peers report one schema version. */
+  private async awaitSchemaAgreement(connection: CassandraConnection): Promise<void> {
+    const deadline = Date.now() + SCHEMA_AGREEMENT_TIMEOUT_MS
+    while (Date.now() < deadline) {
+      const versions = new Set<string>()
+      for (const table of ['local', 'peers']) {
+        const rows = await connection.call({
+          type: 'QUERY',
+          query: `SELECT schema_version FROM system.${table}`,
+          parameters: { consistency: 1, skipMetadata: false },
+        })
+        if (rows.type === 'RESULT' && rows.kind === 'Rows') for (const row of rows.rows) if (row[0]) versions.add(row[0].toString('hex'))
+      }
+      if (versions.size <= 1) return
+      await new Promise((r) => setTimeout(r, SCHEMA_AGREEMENT_POLL_MS))
+    }
+    this.log.warn({ node: connection.node.region }, 'no schema agreement within the timeout; answering anyway')
+  }
+
+  /** One connection to the local node that REGISTERs for schema changes and fans them out to clients. */
+  private async keepControlConnection(): Promise<void> {
+    let failures = 0
+    while (!this.stopped) {
+      try {
+        const pool = this.pools.get(this.region)!
+        const control = await CassandraConnection.connect(
+          pool.node,
+          { user: this.config.cluster.cassandra.user, password: this.config.cluster.cassandra.password },
+          { version: 4, keyspace: null, timeoutMs: this.config.proxy.pool.connect_timeout },
+        )
+        this.control = control
+        this.supported = control.supported
+        control.onEvent = (event) => {
+          for (const s of this.sessions) s.deliverEvent('SCHEMA_CHANGE', event.frame)
+        }
+        await control.call({ type: 'REGISTER', events: ['SCHEMA_CHANGE'] })
+        failures = 0
+        await new Promise<void>((resolve) => (control.onClose = () => resolve()))
+      } catch (err) {
+        // Said once at warn; a Cassandra that stays away should not flood the log.
+        this.log[failures++ === 0 ? 'warn' : 'debug']({ err: (err as Error).message }, 'CQL control connection failed; retrying')
+      }
+      if (!this.stopped) await new Promise((r) => setTimeout(r, CONTROL_RETRY_MS).unref())
+    }
+  }
+}

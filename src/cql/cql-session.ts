@@ -1,0 +1,447 @@
+import type { Socket } from 'node:net'
+import type { Logger } from 'pino'
+import type { CassandraConnection, CqlResponseFrame } from './backend/cassandra-connection.js'
+import { CassandraError } from './backend/cassandra-connection.js'
+import { CqlErrorCode } from './protocol/cql-error-code.js'
+import { CqlProtocolError } from './protocol/cql-protocol-error.js'
+import { decodeRequest } from './protocol/decode-request.js'
+import { decodeResponse } from './protocol/decode-response.js'
+import { encodeResponse } from './protocol/encode-response.js'
+import { FrameFlag, restampStreamId, type CqlVersion } from './protocol/frame-header.js'
+import { FrameSplitter, type SplitFrame } from './protocol/frame-splitter.js'
+import type {
+  DecodedBatchRequest,
+  DecodedExecuteRequest,
+  DecodedQueryRequest,
+  ParameterOffsets,
+  PrepareRequest,
+} from './protocol/request-messages.js'
+import type { ResponseMessage } from './protocol/response-messages.js'
+import { rewriteFrameQueryParameters, type ParameterChange } from './protocol/rewrite-query-parameters.js'
+import { unsupportedVersionError } from './protocol/unsupported-version-error.js'
+import type { GreyHints } from '../routing/grey-hints.js'
+import type { PreparedStatementRegistry } from './prepared-registry.js'
+
+/** What a statement is, for routing and stamping (src/routing/classify-cql.ts). */
+export interface CqlStatementInfo {
+  access: 'read' | 'write'
+  /** INSERT/UPDATE/DELETE/BATCH: stamped with Grey's HLC unless it sets USING TIMESTAMP. */
+  stampable: boolean
+  /** Counter updates and lightweight transactions are not idempotent: never retried on another node. */
+  idempotent: boolean
+  ddl: boolean
+  systemTable: 'local' | 'peers' | 'peers_v2' | null
+  useKeyspace: string | null
+  lightweightTransaction: boolean
+  hints: GreyHints
+}
+
+/** Where a request goes and at which consistency (src/routing/decide-cql-route.ts). */
+export interface CqlRoute {
+  region: string
+  /** The consistency to send (null: the request carries none). */
+  consistency: number | null
+  reason: string
+}
+
+/** What a session needs from its front end. */
+export interface CqlSessionContext {
+  log: Logger
+  limits: { maxFrameBytes: number; maxStreamsPerClient: number; handshakeTimeoutMs: number }
+  /** Users that may log in (SASL PLAIN); null: no authentication asked. */
+  authenticate: ((user: string, password: string, loopback: boolean) => Promise<boolean>) | null
+  registry: PreparedStatementRegistry
+  describe(query: string): CqlStatementInfo
+  /** Decides the route of a request; `avoid` lists regions that just failed it. */
+  route(info: CqlStatementInfo, consistency: number | null, serialConsistency: number | null, avoid: readonly string[]): CqlRoute
+  /** A connection to the node of `region`, in `keyspace`, speaking `version`. */
+  connection(region: string, version: CqlVersion, keyspace: string | null): Promise<CassandraConnection>
+  /** The region's node failed a request: routing avoids it for a while. */
+  nodeFailed(region: string): void
+  /** Answers system.local / system.peers as Grey (the driver's only node); relays nothing else. */
+  systemTable(table: 'local' | 'peers', response: CqlResponseFrame): ResponseMessage | null
+  supportedOptions(): Map<string, string[]>
+  /** Write timestamp in microseconds from Grey's HLC. */
+  stampMicros(): bigint
+  /** Waits until every node reports the same schema version (after DDL). */
+  awaitSchemaAgreement(connection: CassandraConnection): Promise<void>
+  observe: {
+    routed(route: CqlRoute, kind: 'read' | 'write'): void
+    statementDone(kind: 'read' | 'write', region: string, seconds: number): void
+    backendError(region: string, kind: 'connect' | 'lost'): void
+  }
+}
+
+const PASSWORD_AUTHENTICATOR = 'org.apache.cassandra.auth.PasswordAuthenticator'
+/** Attempts of one request on different nodes when a node fails under it (idempotent requests only). */
+const MAX_ATTEMPTS = 3
+
+type Phase = 'startup' | 'authenticating' | 'ready' | 'closed'
+
+/**
+ * One CQL client connection. Requests are handled concurrently (the protocol multiplexes them by
+ * stream id); each is routed on its own, sent on a shared backend connection under a stream id of
+ * that connection, and its response relayed back with the client's stream id.
+ */
+export class CqlSession {
+  private readonly splitter: FrameSplitter
+  private phase: Phase = 'startup'
+  private version: CqlVersion = 4
+  private keyspace: string | null = null
+  private readonly inFlight = new Set<number>()
+  private readonly events = new Set<string>()
+  private readonly handshakeTimer: NodeJS.Timeout
+  private readonly log: Logger
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: CqlSessionContext,
+    private readonly onEnd: (session: CqlSession) => void,
+  ) {
+    this.log = ctx.log.child({ client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` })
+    this.splitter = new FrameSplitter({ direction: 'request', maxBodyBytes: ctx.limits.maxFrameBytes })
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', () => undefined)
+    socket.on('close', () => this.end())
+    this.handshakeTimer = setTimeout(() => {
+      if (this.phase !== 'ready')
+        this.protocolError(0, `grey: the client did not finish start-up within ${ctx.limits.handshakeTimeoutMs} ms`)
+    }, ctx.limits.handshakeTimeoutMs)
+    this.handshakeTimer.unref()
+  }
+
+  /** Requests in flight: draining waits for them. */
+  get busy(): boolean {
+    return this.inFlight.size > 0
+  }
+
+  /** An event frame from the cluster, for the types this client registered for. */
+  deliverEvent(kind: string, frame: Buffer): void {
+    if (this.phase !== 'ready' || !this.events.has(kind)) return
+    const copy = Buffer.from(frame)
+    // Events come from Grey's own v4 connection; a v3 client gets the same body under its version byte.
+    copy[0] = 0x80 | this.version
+    this.socket.write(copy)
+  }
+
+  close(reason: string): void {
+    if (this.phase === 'closed') return
+    this.socket.end(this.error(0, CqlErrorCode.ServerError, reason))
+    this.end()
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.splitter.push(chunk)
+      for (let out = this.splitter.next(); out && this.phase !== 'closed'; out = this.splitter.next()) {
+        switch (out.type) {
+          case 'unsupported-version':
+            // v4 spec §8 (and ARCHITECTURE §5): answer in a version the client can read, then close; it reconnects lower.
+            this.log.debug({ version: out.version }, 'unsupported protocol version; the driver will downgrade')
+            this.socket.end(unsupportedVersionError(out.version, out.stream))
+            this.end()
+            return
+          case 'frame-too-large':
+            this.socket.write(
+              this.error(
+                out.header.stream,
+                CqlErrorCode.Invalid,
+                `Request is too big: length ${out.header.bodyLength} exceeds maximum allowed length ${out.maxBodyBytes}.`,
+              ),
+            )
+            break
+          case 'frame':
+            this.version = out.header.version as CqlVersion
+            this.onFrame(out)
+        }
+      }
+    } catch (err) {
+      if (err instanceof CqlProtocolError) return this.protocolError(err.streamId ?? 0, err.message)
+      this.log.error({ err }, 'CQL session failed')
+      this.protocolError(0, `grey: ${(err as Error).message}`)
+    }
+  }
+
+  private protocolError(stream: number, message: string): void {
+    if (this.phase === 'closed') return
+    this.log.info({ err: message }, 'protocol error; closing the client connection')
+    this.socket.end(this.error(stream, CqlErrorCode.ProtocolError, message))
+    this.end()
+  }
+
+  private error(stream: number, code: number, message: string): Buffer {
+    return encodeResponse({ type: 'ERROR', code, message }, stream, { version: this.version })
+  }
+
+  private reply(stream: number, message: ResponseMessage): void {
+    if (this.phase !== 'closed') this.socket.write(encodeResponse(message, stream, { version: this.version }))
+  }
+
+  private onFrame(frame: SplitFrame): void {
+    const { header } = frame
+    if ((header.flags & FrameFlag.Compression) !== 0) throw new CqlProtocolError('grey: compression was not negotiated', header.stream)
+    if (this.inFlight.has(header.stream)) {
+      throw new CqlProtocolError(`grey: stream ${header.stream} is already in use by a request in flight`, header.stream)
+    }
+    if (this.inFlight.size >= this.ctx.limits.maxStreamsPerClient) {
+      this.socket.write(
+        this.error(
+          header.stream,
+          CqlErrorCode.Overloaded,
+          `grey: more than ${this.ctx.limits.maxStreamsPerClient} requests in flight on one connection; wait for responses or open another connection`,
+        ),
+      )
+      return
+    }
+    const request = decodeRequest(header, frame.body)
+    if (this.phase !== 'ready' && request.type !== 'STARTUP' && request.type !== 'OPTIONS' && request.type !== 'AUTH_RESPONSE') {
+      throw new CqlProtocolError(
+        `grey: ${request.type} before the connection was ready; send STARTUP (and authenticate) first`,
+        header.stream,
+      )
+    }
+    switch (request.type) {
+      case 'OPTIONS':
+        return this.reply(header.stream, { type: 'SUPPORTED', options: this.ctx.supportedOptions() })
+      case 'STARTUP':
+        if (this.phase !== 'startup') throw new CqlProtocolError('grey: STARTUP sent twice', header.stream)
+        if (request.options.has('COMPRESSION')) {
+          throw new CqlProtocolError(
+            `grey: compression (${request.options.get('COMPRESSION')}) is not supported; connect without it (SUPPORTED lists none)`,
+            header.stream,
+          )
+        }
+        if (this.ctx.authenticate) {
+          this.phase = 'authenticating'
+          return this.reply(header.stream, { type: 'AUTHENTICATE', authenticator: PASSWORD_AUTHENTICATOR })
+        }
+        this.ready()
+        return this.reply(header.stream, { type: 'READY' })
+      case 'AUTH_RESPONSE':
+        if (this.phase !== 'authenticating') throw new CqlProtocolError('grey: AUTH_RESPONSE without an AUTHENTICATE', header.stream)
+        return this.track(header.stream, this.authenticate(header.stream, request.token))
+      case 'REGISTER':
+        for (const e of request.events) this.events.add(e)
+        return this.reply(header.stream, { type: 'READY' })
+      case 'QUERY':
+        return this.track(header.stream, this.query(frame, request))
+      case 'PREPARE':
+        return this.track(header.stream, this.prepare(frame, request))
+      case 'EXECUTE':
+        return this.track(header.stream, this.execute(frame, request))
+      case 'BATCH':
+        return this.track(header.stream, this.batch(frame, request))
+    }
+  }
+
+  private ready(): void {
+    this.phase = 'ready'
+    clearTimeout(this.handshakeTimer)
+  }
+
+  /** Runs one request's work; a failure becomes an ERROR on its stream, never an exception out of the session. */
+  private track(stream: number, work: Promise<void>): void {
+    this.inFlight.add(stream)
+    work
+      .catch((err: unknown) => {
+        const e = err instanceof CassandraError ? err : new CassandraError(`grey: ${(err as Error).message}`)
+        if (!(err instanceof CassandraError)) this.log.error({ err }, 'request failed inside Grey')
+        if (this.phase !== 'closed') this.socket.write(this.error(stream, e.code, e.message))
+      })
+      .finally(() => this.inFlight.delete(stream))
+  }
+
+  private async authenticate(stream: number, token: Buffer | null): Promise<void> {
+    // SASL PLAIN (RFC 4616): [authzid] NUL authcid NUL passwd.
+    const parts = (token ?? Buffer.alloc(0)).toString('utf8').split('\0')
+    const [user, password] = parts.length === 3 ? [parts[1]!, parts[2]!] : ['', '']
+    const loopback = /^(127\.|::1$|::ffff:127\.)/.test(this.socket.remoteAddress ?? '')
+    const ok = user !== '' && (await this.ctx.authenticate!(user, password, loopback))
+    if (!ok) {
+      this.log.info({ user }, 'CQL client authentication failed')
+      this.reply(stream, { type: 'ERROR', code: CqlErrorCode.BadCredentials, message: 'Provided username and/or password are incorrect' })
+      return
+    }
+    this.ready()
+    this.reply(stream, { type: 'AUTH_SUCCESS', token: null })
+  }
+
+  private async query(frame: SplitFrame, request: DecodedQueryRequest): Promise<void> {
+    const stream = frame.header.stream
+    const info = this.ctx.describe(request.query)
+    if (info.useKeyspace !== null) {
+      // Grey's backend connections are per keyspace: opening one for it checks that it exists.
+      await this.ctx.connection(this.ctx.route(info, null, null, []).region, this.version, info.useKeyspace)
+      this.keyspace = info.useKeyspace
+      return this.reply(stream, { type: 'RESULT', kind: 'Set_keyspace', keyspace: info.useKeyspace })
+    }
+    if (info.systemTable === 'peers_v2') {
+      // Cassandra before 4.0 answers so, and drivers fall back to system.peers.
+      return this.reply(stream, { type: 'ERROR', code: CqlErrorCode.Invalid, message: 'unconfigured table peers_v2' })
+    }
+    await this.forward(frame, info, request.parameters.consistency, request.parameters.serialConsistency, request.offsets, this.keyspace)
+  }
+
+  private async prepare(frame: SplitFrame, request: PrepareRequest): Promise<void> {
+    const info = this.ctx.describe(request.query)
+    const route = this.ctx.route(info, null, null, [])
+    const connection = await this.ctx.connection(route.region, this.version, this.keyspace)
+    const response = await connection.send(frame.frame)
+    const decoded = decodeResponse(response.header, response.body).message
+    if (decoded.type === 'RESULT' && decoded.kind === 'Prepared') {
+      this.ctx.registry.remember(Buffer.from(decoded.id), { query: request.query, keyspace: this.keyspace })
+    }
+    this.relay(frame.header.stream, response)
+  }
+
+  private async execute(frame: SplitFrame, request: DecodedExecuteRequest): Promise<void> {
+    const statement = this.ctx.registry.find(request.id)
+    if (!statement) {
+      // Not prepared through this Grey (or forgotten): the driver prepares again and retries.
+      return this.reply(frame.header.stream, {
+        type: 'ERROR',
+        code: CqlErrorCode.Unprepared,
+        message: 'grey: unknown prepared statement id; prepare it again',
+        details: { kind: 'unprepared', id: request.id },
+      })
+    }
+    const info = this.ctx.describe(statement.query)
+    await this.forward(
+      frame,
+      info,
+      request.parameters.consistency,
+      request.parameters.serialConsistency,
+      request.offsets,
+      statement.keyspace,
+    )
+  }
+
+  private async batch(frame: SplitFrame, request: DecodedBatchRequest): Promise<void> {
+    let stampable = request.batchType !== 2
+    let idempotent = request.batchType !== 2
+    let lightweightTransaction = false
+    let hints: GreyHints = { problems: [] }
+    for (const s of request.statements) {
+      const query = s.kind === 'query' ? s.query : this.ctx.registry.find(s.id)?.query
+      if (query === undefined && s.kind === 'prepared') {
+        return this.reply(frame.header.stream, {
+          type: 'ERROR',
+          code: CqlErrorCode.Unprepared,
+          message: 'grey: unknown prepared statement id in the batch; prepare it again',
+          details: { kind: 'unprepared', id: s.id },
+        })
+      }
+      const info = this.ctx.describe(query!)
+      stampable &&= info.stampable
+      idempotent &&= info.idempotent
+      lightweightTransaction ||= info.lightweightTransaction
+      // The first statement that carries hints speaks for the batch.
+      if (hints.consistency === undefined && hints.route === undefined) hints = info.hints
+    }
+    const info: CqlStatementInfo = {
+      access: 'write',
+      stampable,
+      idempotent,
+      ddl: false,
+      systemTable: null,
+      useKeyspace: null,
+      lightweightTransaction,
+      hints,
+    }
+    await this.forward(frame, info, request.consistency, request.serialConsistency, request.offsets, this.keyspace)
+  }
+
+  /**
+   * Routes, rewrites (consistency raised, HLC timestamp) and sends a QUERY/EXECUTE/BATCH, re-preparing
+   * on a node that answers UNPREPARED, and retrying an idempotent request on another node when its
+   * node fails under it. The write timestamp is fixed before the first attempt, so a retried write
+   * is the same write (Cassandra's last-write-wins makes the replay exact).
+   */
+  private async forward(
+    frame: SplitFrame,
+    info: CqlStatementInfo,
+    consistency: number,
+    serialConsistency: number | undefined,
+    offsets: ParameterOffsets,
+    keyspace: string | null,
+  ): Promise<void> {
+    const stream = frame.header.stream
+    const avoid: string[] = []
+    const stamp = info.stampable ? this.ctx.stampMicros() : undefined
+    const kind = info.access
+    for (let attempt = 1; ; attempt++) {
+      const route = this.ctx.route(info, consistency, serialConsistency ?? null, avoid)
+      this.ctx.observe.routed(route, kind)
+      this.log.debug({ region: route.region, reason: route.reason, consistency: route.consistency }, 'routed')
+      const change: ParameterChange = {}
+      if (route.consistency !== null && route.consistency !== consistency) change.consistency = route.consistency
+      if (stamp !== undefined) change.timestamp = stamp
+      const outgoing =
+        change.consistency !== undefined || change.timestamp !== undefined
+          ? rewriteFrameQueryParameters(frame.frame, offsets, change)
+          : frame.frame
+      const started = process.hrtime.bigint()
+      try {
+        const connection = await this.ctx.connection(route.region, this.version, keyspace)
+        let response = await connection.send(outgoing)
+        response = await this.reprepareIfNeeded(connection, outgoing, response)
+        if (info.systemTable === 'local' || info.systemTable === 'peers') {
+          const answer = this.ctx.systemTable(info.systemTable, response)
+          if (answer) return this.reply(stream, answer)
+        }
+        if (info.ddl) await this.ctx.awaitSchemaAgreement(connection)
+        this.ctx.observe.statementDone(kind, route.region, Number(process.hrtime.bigint() - started) / 1e9)
+        return this.relay(stream, response)
+      } catch (err) {
+        const lost = err instanceof CassandraError && err.code !== CqlErrorCode.Invalid && err.code !== CqlErrorCode.BadCredentials
+        if (!lost) throw err
+        this.ctx.nodeFailed(route.region)
+        this.ctx.observe.backendError(route.region, 'lost')
+        avoid.push(route.region)
+        if (!info.idempotent || attempt >= MAX_ATTEMPTS) {
+          throw new CassandraError(
+            `grey: Cassandra ${route.region} failed during the request (${(err as Error).message})${info.idempotent ? '' : '; it is not idempotent, so Grey did not retry it: it may or may not have been applied'}`,
+            CqlErrorCode.ServerError,
+          )
+        }
+        this.log.info({ region: route.region, attempt }, 'node failed under a request; retrying on another node')
+      }
+    }
+  }
+
+  /** An UNPREPARED from the node: prepare the statement there (in its keyspace) and send the request again. */
+  private async reprepareIfNeeded(
+    connection: CassandraConnection,
+    outgoing: Buffer,
+    response: CqlResponseFrame,
+  ): Promise<CqlResponseFrame> {
+    if (response.header.opcode !== 0x00) return response
+    const decoded = decodeResponse(response.header, response.body).message
+    if (decoded.type !== 'ERROR' || decoded.details?.kind !== 'unprepared') return response
+    const statement = this.ctx.registry.find(decoded.details.id)
+    if (!statement) return response
+    const there =
+      statement.keyspace === connection.keyspace
+        ? connection
+        : await this.ctx.connection(connection.node.region, this.version, statement.keyspace)
+    const prepared = await there.call({ type: 'PREPARE', query: statement.query })
+    if (prepared.type === 'ERROR') return response
+    this.log.debug({ node: connection.node.region }, 're-prepared a statement on a node that lacked it')
+    return connection.send(outgoing)
+  }
+
+  private relay(stream: number, response: CqlResponseFrame): void {
+    if (this.phase === 'closed') return
+    restampStreamId(response.frame, stream)
+    this.socket.write(response.frame)
+  }
+
+  private end(): void {
+    if (this.phase === 'closed') return
+    this.phase = 'closed'
+    clearTimeout(this.handshakeTimer)
+    this.socket.destroy()
+    this.onEnd(this)
+  }
+}
