@@ -148,6 +148,8 @@ export class RaftNode {
   #ticks = 0
   #electionElapsed = 0
   #heartbeatElapsed = 0
+  /** Tick of the last message from a leader (0: start-up counts as contact). */
+  #leaderContactTick = 0
   #randomizedElectionTimeout = 0
   readonly #votes = new Map<NodeId, boolean>()
 
@@ -498,13 +500,15 @@ export class RaftNode {
     return active >= majorityOf(this.#config.voters.length)
   }
 
-  /** Check-quorum's other half: a voter that heard from a leader within an election timeout keeps its lease. */
+  /**
+   * Check-quorum's other half: a voter that heard from a leader within an election timeout keeps that leader's lease
+   * and ignores vote requests. Measured from the last contact rather than etcd's "leader known", so that a message
+   * that moves this node to a higher term (a delayed reply, say) does not end a lease the leader counts on; and from
+   * start-up, as a restarted node may have acknowledged a leader it no longer remembers.
+   */
   #inLease(): boolean {
     if (!this.#checkQuorum) return false
-    // A node that just (re)started may have acknowledged a leader it no longer remembers; waiting one election
-    // timeout before voting keeps that leader's lease valid across the restart.
-    if (this.#ticks < this.#electionTicks) return true
-    return this.#leaderId !== null && this.#electionElapsed < this.#electionTicks
+    return this.#role === 'leader' || this.#ticks - this.#leaderContactTick < this.#electionTicks
   }
 
   #promotable(): boolean {
@@ -591,6 +595,7 @@ export class RaftNode {
   #stepFollower(m: RaftMessage): void {
     if (m.type !== 'append' && m.type !== 'heartbeat' && m.type !== 'snapshot') return
     this.#electionElapsed = 0
+    this.#leaderContactTick = this.#ticks
     this.#leaderId = m.from
     if (m.type === 'append') this.#handleAppend(m)
     else if (m.type === 'heartbeat') this.#handleHeartbeat(m)
