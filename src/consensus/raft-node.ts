@@ -820,7 +820,8 @@ export class RaftNode {
     const added: NodeId[] = []
     for (const id of members) {
       if (this.#progress.has(id)) continue
-      this.#progress.set(id, new Progress(this.#log.lastIndex() + 1, this.#maxInflight, true))
+      // Next at the last entry, not after it, so that the probe below carries an entry and goes out now (etcd).
+      this.#progress.set(id, new Progress(this.#log.lastIndex(), this.#maxInflight, true))
       added.push(id)
     }
     // Fewer voters may mean a smaller majority and so a higher commit index.
