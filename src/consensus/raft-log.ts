@@ -144,9 +144,13 @@ export class RaftLog {
     return true
   }
 
+  hasUnstableEntries(): boolean {
+    return this.#unstableFrom <= this.lastIndex()
+  }
+
   /** Entries not yet handed to the shell for persistence. */
   unstableEntries(): LogEntry[] {
-    return this.#unstableFrom > this.lastIndex() ? [] : this.slice(this.#unstableFrom)
+    return this.hasUnstableEntries() ? this.slice(this.#unstableFrom) : []
   }
 
   /** Committed entries the state machine has not been given yet. */

@@ -337,7 +337,7 @@ export class RaftNode {
     return (
       this.#messages.length > 0 ||
       this.#readStates.length > 0 ||
-      this.#log.unstableEntries().length > 0 ||
+      this.#log.hasUnstableEntries() ||
       this.#log.snapshotToPersist !== null ||
       this.#log.hasCommittedEntriesToApply() ||
       !sameSoftState(soft, this.#lastSoftState) ||
