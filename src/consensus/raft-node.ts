@@ -424,6 +424,9 @@ export class RaftNode {
     this.#votes.clear()
     this.#leaderId = null
     this.#role = 'pre-candidate'
+    // Unlike etcd, draw a new timeout (Raft §5.2: at the start of each election): two pre-candidates that started
+    // in the same tick would otherwise stay in step and split every vote.
+    this.#randomizeElectionTimeout()
   }
 
   #becomeCandidate(): void {
@@ -457,14 +460,19 @@ export class RaftNode {
     this.#leaderId = null
     this.#electionElapsed = 0
     this.#heartbeatElapsed = 0
-    this.#randomizedElectionTimeout =
-      this.#electionTicks + Math.min(Math.floor(this.#random() * this.#electionTicks), this.#electionTicks - 1)
+    this.#randomizeElectionTimeout()
     this.#votes.clear()
     this.#progress.clear()
     this.#roundTicks.clear()
     this.#pendingConfIndex = 0
     this.#pendingReads = []
     this.#readsAwaitingCommit = []
+  }
+
+  /** Uniform in [electionTicks, 2 * electionTicks) (Raft §5.2). */
+  #randomizeElectionTimeout(): void {
+    this.#randomizedElectionTimeout =
+      this.#electionTicks + Math.min(Math.floor(this.#random() * this.#electionTicks), this.#electionTicks - 1)
   }
 
   #tickElection(): void {
