@@ -5,16 +5,20 @@
 //      `propose(data)` / `proposeConfChange(change)` / `readIndex(id)` for clients (NotLeaderError names the leader
 //      to forward to), `compact(index, snapshotData)` after the state machine has taken a snapshot at `index`.
 //   2. When `hasReady()`, take `ready()` and, in this order:
-//      a. persist `snapshotToPersist` (drop stored entries up to its index; when `snapshotToApply` is the same
-//         snapshot it came from the leader and replaces the whole stored log), then `entriesToPersist` (drop stored
-//         entries from the first one's index on, then append), then `hardState`; fsync.
-//      b. send `messages` — only now, so that nothing is acknowledged before it is durable (Raft §5.1, thesis §3.8);
+//      a. persist, then fsync: `snapshotToPersist` first and atomically (drop stored entries up to its index; when
+//         `snapshotToApply` is the same snapshot it came from the leader and replaces the whole stored log), then
+//         `entriesToPersist` (drop stored entries from the first one's index on, then append), then `hardState`
+//         last, so that a stored commit index never points past the stored entries. A crash in the middle may lose a
+//         tail of what this Ready wrote; that is safe, because nothing of it was sent yet;
+//      b. send `messages`, only now, so that nothing is acknowledged before it is durable (Raft §5.1, thesis §3.8);
 //      c. load `snapshotToApply` into the state machine, then apply `committedEntriesToApply` in order (skip `noop`
-//         entries; `conf-change` entries are applied to membership by the core itself in advance());
-//      d. answer `readStates`: a read with that request id may be served once the state machine applied `index`;
+//         entries; the core applies `conf-change` entries to the membership itself, in advance());
+//      d. answer `readStates`: the read with that request id may be served once the state machine has applied
+//         `index`;
 //      e. call `advance()`.
 //   Between ready() and advance() the core accepts no input: queue messages, ticks and proposals meanwhile.
-// Restart: build a new RaftNode with `storage` holding the persisted hard state, snapshot and entries.
+// Restart: build a new RaftNode with `storage` holding the persisted hard state, snapshot and entries (and the
+// state machine's applied index if it persists one; otherwise the committed entries after the snapshot come again).
 import { applyConfChange, assertNodeId, confChangeProblem, decodeConfChange, encodeConfChange, normalizeConfig } from './conf-change.js'
 import type { ConfChange } from './conf-change.js'
 import { ConfChangeRefusedError, NotLeaderError, ReadRefusedError } from './raft-errors.js'
@@ -50,7 +54,10 @@ export interface StoredState {
 
 export interface RaftNodeOptions {
   readonly id: NodeId
-  /** Membership when storage has no snapshot (bootstrap). A node that joins later starts with none and waits. */
+  /**
+   * The cluster's bootstrap membership, the same on every node, including nodes added later: the membership in
+   * force is this, changed by the conf-change entries of the log (or the snapshot's, once there is one).
+   */
   readonly voters: readonly NodeId[]
   readonly learners?: readonly NodeId[]
   /** Followers start an election after a random timeout in [electionTicks, 2 * electionTicks). Default 10. */
