@@ -6,12 +6,12 @@
 // safety and read linearizability; after the heal, liveness (a leader within 3 election timeouts that commits
 // what it proposes). Odd seeds run 3 voters, even seeds 5.
 //
-//   GREY_RAFT_SEEDS=100000 npx tap test/unit/raft-simulation.test.ts   soak: seeds 1..100000 (default 2000)
+//   GREY_RAFT_SEEDS=100000 npx tap test/unit/raft-simulation.test.ts   soak: seeds 1..100000 (default 4000)
 //   GREY_RAFT_SEED=1234 npx tap test/unit/raft-simulation.test.ts      replay one seed and print its trace
 import t from 'tap'
 import { runRaftSimulation, type SimulationReport } from '../fixtures/raft/raft-simulation.js'
 
-const DEFAULT_SEEDS = 2000
+const DEFAULT_SEEDS = 4000
 const TRACE_LINES = 400
 
 const replaySeed = process.env.GREY_RAFT_SEED === undefined ? null : Number(process.env.GREY_RAFT_SEED)
