@@ -632,7 +632,14 @@ export class PgSession {
   private relay(backend: BackendConnection, bytes: Buffer, waitsForReady: boolean): Promise<'I' | 'T' | 'E' | 'ok-flush' | null> {
     return new Promise((resolve) => {
       const socket = this.socket
-      let corked = false
+      // Consecutive frames of one backend chunk go out as one write (STYLE §8): the run [runStart, runEnd) of runBuffer.
+      let runBuffer: Buffer | null = null
+      let runStart = 0
+      let runEnd = 0
+      const flush = (): void => {
+        if (runBuffer) socket.write(runStart === 0 && runEnd === runBuffer.length ? runBuffer : runBuffer.subarray(runStart, runEnd))
+        runBuffer = null
+      }
       let errorForwarded = false
       /** The parts of a failed injected simple query's ErrorResponse, turned into a warning for the client. */
       let injectedError: Buffer[] | null = null
@@ -664,29 +671,25 @@ export class PgSession {
           // An injected extended message failed: the client sees the error; the server skips to the client's Sync.
           this.swallow = []
         }
-        if (!corked) {
-          socket.cork()
-          corked = true
+        if (runBuffer === frame.buffer && runEnd === frame.offset) runEnd += frame.length
+        else {
+          flush()
+          runBuffer = frame.buffer
+          runStart = frame.offset
+          runEnd = frame.offset + frame.length
         }
-        socket.write(frame.buffer.subarray(frame.offset, frame.offset + frame.length))
         if (frame.type === BackendMessageType.ErrorResponse) errorForwarded = true
         if (frame.type === BackendMessageType.ReadyForQuery && frame.tail && frame.head) {
+          flush()
           // Frames after it in this chunk (a notification) must not be lost before the session decides what to keep.
           this.relayBetweenStatements(backend)
           backend.onClose = null
-          socket.uncork()
-          corked = false
           resolve(readyForQueryStatus(frame))
         }
       }
-      backend.onChunkEnd = () => {
-        if (corked) {
-          socket.uncork()
-          corked = false
-        }
-      }
+      backend.onChunkEnd = flush
       backend.onClose = (err) => {
-        if (corked) socket.uncork()
+        flush()
         this.backendLost(backend, err, errorForwarded)
         resolve(null)
       }

@@ -1,12 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { errors, types } from 'cassandra-driver'
 
-const AUTH_SETTLE_TIMEOUT_MS = 20_000
+const AUTH_SETTLE_TIMEOUT_MS = 60_000
 const RETRY_MS = 500
 
 function isTransientAuthError(err: unknown): boolean {
   if (err instanceof errors.ResponseError) {
-    return err.code === types.responseErrorCodes.unauthorized || err.code === types.responseErrorCodes.unavailableException
+    return (
+      err.code === types.responseErrorCodes.unauthorized ||
+      err.code === types.responseErrorCodes.unavailableException ||
+      // A node that has just joined is not NORMAL in every peer's gossip yet; ALTER KEYSPACE waits for that.
+      /some endpoints are not in normal state/.test(err.message)
+    )
   }
   if (err instanceof errors.NoHostAvailableError) {
     const inner: unknown = err.innerErrors
@@ -16,7 +21,8 @@ function isTransientAuthError(err: unknown): boolean {
 }
 
 /**
- * Runs `action`, retrying while it fails the way a freshly moved system_auth makes it fail. Each
+ * Runs `action`, retrying while it fails the way a freshly started cluster or a freshly moved
+ * system_auth makes it fail. Each
  * node caches roles for roles_validity (2 s); a cache entry loaded while the new replicas were still
  * empty says the default superuser is no superuser ("has no CREATE permission") until it expires.
  */
