@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { CassandraConnection, CqlResponseFrame } from './backend/cassandra-connection.js'
 import { CassandraError } from './backend/cassandra-connection.js'
+import { CoalescingWriter } from './coalescing-writer.js'
 import { CqlErrorCode } from './protocol/cql-error-code.js'
 import { CqlProtocolError } from './protocol/cql-protocol-error.js'
 import { decodeRequest } from './protocol/decode-request.js'
@@ -92,6 +93,7 @@ export class CqlSession {
   private readonly events = new Set<string>()
   private readonly handshakeTimer: NodeJS.Timeout
   private readonly log: Logger
+  private readonly out: CoalescingWriter
 
   constructor(
     private readonly socket: Socket,
@@ -100,6 +102,7 @@ export class CqlSession {
   ) {
     this.log = ctx.log.child({ client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` })
     this.splitter = new FrameSplitter({ direction: 'request', maxBodyBytes: ctx.limits.maxFrameBytes })
+    this.out = new CoalescingWriter(socket)
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', () => undefined)
@@ -175,7 +178,7 @@ export class CqlSession {
   }
 
   private reply(stream: number, message: ResponseMessage): void {
-    if (this.phase !== 'closed') this.socket.write(encodeResponse(message, stream, { version: this.version }))
+    if (this.phase !== 'closed') this.out.write(encodeResponse(message, stream, { version: this.version }))
   }
 
   private onFrame(frame: SplitFrame): void {
@@ -434,7 +437,7 @@ export class CqlSession {
   private relay(stream: number, response: CqlResponseFrame): void {
     if (this.phase === 'closed') return
     restampStreamId(response.frame, stream)
-    this.socket.write(response.frame)
+    this.out.write(response.frame)
   }
 
   private end(): void {

@@ -1,4 +1,5 @@
 import { createConnection, type Socket } from 'node:net'
+import { CoalescingWriter } from '../coalescing-writer.js'
 import { CqlErrorCode } from '../protocol/cql-error-code.js'
 import { decodeResponse } from '../protocol/decode-response.js'
 import { encodeRequest } from '../protocol/encode-request.js'
@@ -60,6 +61,7 @@ export class CassandraConnection {
   private closed = false
   private lastActivity = Date.now()
   private readonly heartbeat: NodeJS.Timeout
+  private readonly out: CoalescingWriter
   /** Server-pushed events (stream -1), for the connection that REGISTERed. */
   onEvent: ((frame: CqlResponseFrame) => void) | null = null
   onClose: ((error: Error | null) => void) | null = null
@@ -73,6 +75,7 @@ export class CassandraConnection {
     private readonly socket: Socket,
   ) {
     socket.setNoDelay(true)
+    this.out = new CoalescingWriter(socket)
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', (err) => this.close(err))
     socket.on('close', () =>
@@ -172,7 +175,7 @@ export class CassandraConnection {
     restampStreamId(frame, stream)
     return new Promise((resolve, reject) => {
       this.pending.set(stream, { resolve, reject })
-      this.socket.write(frame)
+      this.out.write(frame)
     })
   }
 
