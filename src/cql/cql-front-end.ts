@@ -230,6 +230,11 @@ export class CqlFrontEnd implements FrontEnd {
           { user: this.config.cluster.cassandra.user, password: this.config.cluster.cassandra.password },
           { version: 4, keyspace: null, timeoutMs: this.config.proxy.pool.connect_timeout },
         )
+        if (this.stopped) {
+          // closeAll ran while this connection was being opened.
+          control.close(null)
+          return
+        }
         this.control = control
         this.supported = control.supported
         control.onEvent = (event) => {

@@ -20,6 +20,7 @@ export class CassandraPool {
   private readonly connections = new Map<string, CassandraConnection[]>()
   private readonly opening = new Map<string, Promise<CassandraConnection>>()
   private downUntil = 0
+  private closed = false
 
   constructor(
     readonly node: CassandraNode,
@@ -74,6 +75,7 @@ export class CassandraPool {
   }
 
   close(): void {
+    this.closed = true
     for (const list of this.connections.values()) for (const c of list) c.close(null)
     this.connections.clear()
   }
@@ -85,6 +87,11 @@ export class CassandraPool {
         keyspace,
         timeoutMs: this.options.connectTimeoutMs,
       })
+      if (this.closed) {
+        // The pool was closed while this connection was being opened.
+        conn.close(null)
+        throw new CassandraError(`grey: shutting down`, CqlErrorCode.Overloaded)
+      }
       conn.onClose = (err) => {
         if (err) {
           this.markDown()
