@@ -55,7 +55,6 @@ async function endpoint(name: string, options: Partial<RaftTransportOptions> = {
     self: { name, id: raftNodeId(name) },
     listen: { host: '127.0.0.1', port: 0 },
     secret: SECRET,
-    clock,
     log,
     addressOf: (id) => addresses.get(id) ?? null,
     receive: (from, payload) => void received.push({ from, payload }),
