@@ -76,13 +76,22 @@ export class RaftTransport {
   }
 
   send(to: NodeId, payload: PeerPayload): void {
-    if (this.#closed) return
+    this.#link(to)?.enqueue(payload)
+  }
+
+  /** Opens the connection to `to` now, so that the first message (a vote request, say) does not wait for it. */
+  connect(to: NodeId): void {
+    this.#link(to)?.open()
+  }
+
+  #link(to: NodeId): PeerLink | null {
+    if (this.#closed) return null
     let link = this.#links.get(to)
     if (link === undefined) {
       link = new PeerLink(to, this.#options, this)
       this.#links.set(to, link)
     }
-    link.enqueue(payload)
+    return link
   }
 
   /** Date.now() of the last authentic frame from `id`, or null. */
@@ -210,7 +219,11 @@ class PeerLink {
       this.dropped++
     }
     if (this.#connected) this.#flush()
-    else if (this.#socket === null && this.#timer === null) this.#connect()
+    else this.open()
+  }
+
+  open(): void {
+    if (this.#socket === null && this.#timer === null) this.#connect()
   }
 
   close(): void {

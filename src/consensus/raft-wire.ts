@@ -62,7 +62,7 @@ const message = z.discriminatedUnion('type', [
 ])
 const outcome = z.discriminatedUnion('status', [
   z.strictObject({ status: z.literal('applied'), index: count, error: z.string().nullable() }),
-  z.strictObject({ status: z.literal(['refused', 'unknown']), error: z.string() }),
+  z.strictObject({ status: z.literal(['refused', 'unavailable', 'unknown']), error: z.string() }),
   z.strictObject({ status: z.literal('not-leader'), leaderId: nodeId.nullable() }),
 ])
 const body = z.discriminatedUnion('kind', [

@@ -8,5 +8,7 @@ export type SubmitOutcome =
   | { readonly status: 'refused'; readonly error: string }
   /** The member asked is not the leader; `leaderId` is where to go, null while there is none. */
   | { readonly status: 'not-leader'; readonly leaderId: NodeId | null }
+  /** No leader could be reached in time: nothing was proposed (`error` says what this member sees). */
+  | { readonly status: 'unavailable'; readonly error: string }
   /** No answer in time: the entry may still commit, or may not. */
   | { readonly status: 'unknown'; readonly error: string }
