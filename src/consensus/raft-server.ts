@@ -115,6 +115,8 @@ export class RaftServer {
   readonly #snapshotEvery: number
   #timer: NodeJS.Timeout | null = null
   #inbox: Array<() => void> = []
+  /** Calls waiting in the inbox, answered null if the server stops first. */
+  readonly #cancels = new Set<() => void>()
   #busy = false
   #scheduled = false
   #idle: Promise<void> = Promise.resolve()
@@ -329,11 +331,16 @@ export class RaftServer {
     this.#schedule()
   }
 
-  /** Like #input, for a call whose result the caller needs. */
+  /** Like #input, for a call whose result the caller needs; null when the server stops before running it. */
   #call<T>(fn: () => T): Promise<T | null> {
     return new Promise((resolve) => {
       if (this.#stopped) return resolve(null)
-      this.#input(() => resolve(fn()))
+      const cancel = (): void => resolve(null)
+      this.#cancels.add(cancel)
+      this.#input(() => {
+        this.#cancels.delete(cancel)
+        resolve(fn())
+      })
     })
   }
 
@@ -447,6 +454,9 @@ export class RaftServer {
   }
 
   #abandonWaiters(why: string): void {
+    for (const cancel of this.#cancels) cancel()
+    this.#cancels.clear()
+    this.#inbox = []
     for (const waiter of this.#proposals.values()) waiter.resolve({ status: 'unknown', error: why })
     this.#proposals.clear()
     for (const resolve of this.#forwards.values()) resolve({ status: 'unknown', error: why })
