@@ -19,7 +19,7 @@ import { nodeIdCollision, raftNodeId } from './raft-node-id.js'
 import { RaftStorage } from './raft-storage.js'
 import { raftTiming, type RaftTiming } from './raft-timing.js'
 import { RaftTransport } from './raft-transport.js'
-import type { ForwardedEntry, PeerPayload } from './raft-wire.js'
+import type { DeliveredPayload, ForwardedEntry } from './raft-wire.js'
 import type { LogEntry, NodeId, RaftMessage, RaftRole, SoftState } from './raft-message.js'
 import type { SubmitOutcome } from './submit-outcome.js'
 
@@ -150,6 +150,7 @@ export class RaftServer {
             secret: options.secret,
             clock: options.clock,
             log: options.log,
+            keepaliveMs: options.heartbeatIntervalMs,
             addressOf: (id) => this.#addressOf(id),
             receive: (from, payload) => this.#receive(from, payload),
           })
@@ -575,7 +576,7 @@ export class RaftServer {
     })
   }
 
-  #receive(from: NodeId, payload: PeerPayload): void {
+  #receive(from: NodeId, payload: DeliveredPayload): void {
     switch (payload.kind) {
       case 'raft':
         this.#input(() => {

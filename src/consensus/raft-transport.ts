@@ -11,7 +11,7 @@ import { HlcRemoteAheadError, type HybridLogicalClock } from '../clock/hlc.js'
 import { formatHostPort, hostPort } from '../config/host-port.js'
 import { encodeFrame, FrameDecoder } from './raft-frame.js'
 import { raftNodeId } from './raft-node-id.js'
-import { decodeWireFrame, encodeWireFrame, type Hello, type PeerPayload, type WireFrame } from './raft-wire.js'
+import { decodeWireFrame, encodeWireFrame, type DeliveredPayload, type Hello, type PeerPayload, type WireFrame } from './raft-wire.js'
 import type { NodeId } from './raft-message.js'
 
 export interface RaftTransportOptions {
@@ -24,12 +24,14 @@ export interface RaftTransportOptions {
   /** Where a peer listens, or null when it is unknown (its frames are dropped). */
   addressOf(id: NodeId): string | null
   /** An authenticated payload from peer `from`. */
-  receive(from: NodeId, payload: PeerPayload): void
+  receive(from: NodeId, payload: DeliveredPayload): void
   /** Frames queued per peer while it is unreachable. Default 1024. */
   readonly queueLimit?: number
   readonly backoffMs?: { readonly initial: number; readonly max: number }
   /** Refusals and clock warnings are logged at most this often per remote host or peer. Default 60 s. */
   readonly warnIntervalMs?: number
+  /** A connected link that sent nothing for this long sends a ping. Default 1 s. */
+  readonly keepaliveMs?: number
 }
 
 /** A Hello older than this (or this far in the future) is refused: with the connection id, it stops replays. */
@@ -47,6 +49,7 @@ export class RaftTransport {
   readonly #seenConnections = new Map<string, number>()
   readonly #warnedAt = new Map<string, { at: number; suppressed: number }>()
   #server: Server | null = null
+  #keepalive: NodeJS.Timeout | null = null
   #address: string
   #closed = false
 
@@ -72,6 +75,10 @@ export class RaftTransport {
     })
     server.on('error', (err) => this.#options.log.error({ err }, 'raft listener failed'))
     this.#server = server
+    const keepaliveMs = this.#options.keepaliveMs ?? 1000
+    this.#keepalive = setInterval(() => {
+      for (const link of this.#links.values()) link.keepalive(keepaliveMs)
+    }, keepaliveMs)
     this.#address = formatHostPort({ host, port: (server.address() as AddressInfo).port })
   }
 
@@ -109,6 +116,7 @@ export class RaftTransport {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    if (this.#keepalive !== null) clearInterval(this.#keepalive)
     for (const link of this.#links.values()) link.close()
     for (const socket of this.#inbound) socket.destroy()
     const server = this.#server
@@ -158,7 +166,7 @@ export class RaftTransport {
         }
         this.#lastContact.set(peer.id, Date.now())
         this.#mergeClock(frame, peer.name)
-        if (frame.body.kind !== 'hello') this.#options.receive(peer.id, frame.body)
+        if (frame.body.kind !== 'hello' && frame.body.kind !== 'ping') this.#options.receive(peer.id, frame.body)
       }
       if (error !== null) refuse(error)
     })
@@ -200,6 +208,7 @@ class PeerLink {
   #seq = 0
   #retryMs: number
   #openedAt = 0
+  #lastWriteAt = 0
   #timer: NodeJS.Timeout | null = null
   #closed = false
 
@@ -224,6 +233,11 @@ class PeerLink {
 
   open(): void {
     if (this.#socket === null && this.#timer === null) this.#connect()
+  }
+
+  /** Sends a ping when connected and idle for `idleMs`. */
+  keepalive(idleMs: number): void {
+    if (this.#connected && Date.now() - this.#lastWriteAt >= idleMs) this.#write([{ kind: 'ping' }])
   }
 
   close(): void {
@@ -278,6 +292,7 @@ class PeerLink {
   #write(bodies: readonly WireFrame['body'][]): void {
     const socket = this.#socket as Socket
     const { secret, clock } = this.#options
+    this.#lastWriteAt = Date.now()
     socket.cork()
     for (const body of bodies) socket.write(encodeFrame(secret, encodeWireFrame({ seq: ++this.#seq, hlc: clock.now(), body })))
     socket.uncork()

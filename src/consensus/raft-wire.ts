@@ -23,8 +23,13 @@ export interface ForwardedEntry {
 
 export type PeerPayload =
   | { readonly kind: 'raft'; readonly message: RaftMessage }
+  /** Sent on a link idle for a heartbeat interval, so that every member's last contact with every other is fresh. */
+  | { readonly kind: 'ping' }
   | { readonly kind: 'forward'; readonly requestId: number; readonly entry: ForwardedEntry; readonly timeoutMs: number }
   | { readonly kind: 'forward-result'; readonly requestId: number; readonly outcome: SubmitOutcome }
+
+/** What the transport hands on to its user: everything but its own pings. */
+export type DeliveredPayload = Exclude<PeerPayload, { readonly kind: 'ping' }>
 
 export interface WireFrame {
   readonly seq: number
@@ -68,6 +73,7 @@ const outcome = z.discriminatedUnion('status', [
 const body = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('hello'), from: z.string().min(1), nodeId, connection: z.string().min(16), sentAtMs: count }),
   z.strictObject({ kind: z.literal('raft'), message }),
+  z.strictObject({ kind: z.literal('ping') }),
   z.strictObject({
     kind: z.literal('forward'),
     requestId: count,

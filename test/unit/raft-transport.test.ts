@@ -9,7 +9,7 @@ import { HybridLogicalClock } from '../../src/clock/hlc.js'
 import { encodeFrame, FrameDecoder, FRAME_HEADER_BYTES } from '../../src/consensus/raft-frame.js'
 import { nodeIdCollision, raftNodeId } from '../../src/consensus/raft-node-id.js'
 import { RaftTransport, type RaftTransportOptions } from '../../src/consensus/raft-transport.js'
-import { decodeWireFrame, encodeWireFrame, type PeerPayload, type WireFrame } from '../../src/consensus/raft-wire.js'
+import { decodeWireFrame, encodeWireFrame, type DeliveredPayload, type PeerPayload, type WireFrame } from '../../src/consensus/raft-wire.js'
 import type { NodeId, RaftMessage } from '../../src/consensus/raft-message.js'
 import { freePort } from '../fixtures/free-port.js'
 
@@ -40,7 +40,7 @@ function capture(): { log: Logger; lines: Array<Record<string, unknown>> } {
 
 interface Endpoint {
   transport: RaftTransport
-  received: Array<{ from: NodeId; payload: PeerPayload }>
+  received: Array<{ from: NodeId; payload: DeliveredPayload }>
   clock: HybridLogicalClock
   lines: Array<Record<string, unknown>>
 }
@@ -143,6 +143,7 @@ t.test('wire bodies round-trip, bytes in base64; anything else is refused with a
     { kind: 'forward-result', requestId: 4, outcome: { status: 'applied', index: 9, error: null } },
     { kind: 'forward-result', requestId: 5, outcome: { status: 'not-leader', leaderId: null } },
     { kind: 'forward-result', requestId: 6, outcome: { status: 'unknown', error: 'timeout' } },
+    { kind: 'ping' },
   ]
   bodies.forEach((body, i) => {
     const decoded = decodeWireFrame(encodeWireFrame({ seq: i + 1, hlc, body }))
@@ -325,4 +326,18 @@ t.test('a connection that stops draining is dropped and reopened', async (t) => 
   await until(() => a.lines.some((l) => l.msg === 'raft connection stalled; reopening it'))
   await until(() => sockets.length === 2)
   t.pass('reopened')
+})
+
+t.test('idle links ping, so that last contact stays fresh without Raft traffic', async (t) => {
+  const a = await endpoint('node-a6', { keepaliveMs: 20 })
+  const b = await endpoint('node-b6', { keepaliveMs: 20 })
+  t.teardown(async () => {
+    await a.transport.close()
+    await b.transport.close()
+  })
+  a.transport.connect(raftNodeId('node-b6'))
+  a.transport.connect(raftNodeId('node-b6'))
+  const first = await until(() => b.transport.lastContact(raftNodeId('node-a6')))
+  await until(() => (b.transport.lastContact(raftNodeId('node-a6')) ?? 0) > first + 30)
+  t.same(b.received, [], 'pings are not handed on')
 })
