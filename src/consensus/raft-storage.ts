@@ -5,6 +5,7 @@
 //   LOCK        the pid of the process that owns the directory.
 // persist() writes a Ready in the order raft-node.ts requires: snapshot, entries, hard state; the caller sends the
 // Ready's messages only after it returns.
+import { readFileSync } from 'node:fs'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { readRecordFile, writeRecordFile } from './atomic-file.js'
@@ -133,11 +134,18 @@ async function unlockDirectory(dir: string): Promise<void> {
   await rm(join(dir, 'LOCK'), { force: true })
 }
 
+/** Running, and not a zombie: a Grey killed with -9 lingers as one where nobody reaps it (a container's PID 1). */
 function processIsAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return state !== 'Z' && state !== 'X'
+  } catch {
+    return true
   }
 }
