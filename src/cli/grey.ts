@@ -105,4 +105,4 @@ function labSlot(dir: string, given: string | undefined): number {
 }
 
 // A ConfigError's message already lists every problem with its key path.
-main(process.argv.slice(2)).catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)))
+main(process.argv.slice(2)).catch((err: unknown) => fail((err instanceof Error ? err.message : String(err)).replace(/^grey: /, '')))
