@@ -88,6 +88,8 @@ export function startAdminServer(options: AdminServerOptions): Promise<AdminServ
         try {
           body = await readJson(req)
         } catch (error) {
+          // The rest of an oversized body may still be on its way: do not keep this connection for another request.
+          res.setHeader('connection', 'close')
           return reply(res, 400, { error: `grey: ${path} takes a JSON body: ${(error as Error).message}` })
         }
       }

@@ -158,6 +158,15 @@ t.test('refusals say why: stale epoch, bad input, unknown member, no token', asy
   const res = await fetch(`${via.url}/cluster/rules`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: '{nope' })
   t.equal(res.status, 400)
   t.match(await res.json(), { error: /takes a JSON body/ })
+  const huge = await fetch(`${via.url}/cluster/rules`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ rules: 'x'.repeat(2 * 1024 * 1024) }),
+  })
+  t.equal(huge.status, 400)
+  t.match(await huge.json(), { error: /a request body larger than 1048576 bytes/ })
+  const empty = await fetch(`${via.url}/cluster/remove`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
+  t.match(await empty.json(), { error: /\/cluster\/remove: id: / }, 'an empty body is an empty object')
   await t.rejects(
     callAdmin({ url: `http://127.0.0.1:${await freePort()}`, token: TOKEN }, 'GET', '/status'),
     /cannot reach the Grey admin API/,
