@@ -7,6 +7,15 @@ import { GREY_VERSION } from './version.js'
 const USAGE = `grey ${GREY_VERSION}: sidecar proxy for multi-region PostgreSQL and Cassandra
 
   grey proxy --config FILE           run the proxy (env GREY_SECTION__KEY overrides config keys)
+  grey status [--json]               this Grey's status: Raft role, term, leader, indexes, members
+  grey cluster status [--json]       the replicated cluster state and this member's Raft view
+  grey cluster set-primary-region REGION
+  grey cluster set-region-mode REGION normal|read-only|quarantined
+  grey cluster set-pg-primary REGION [--epoch N]
+  grey cluster rules apply FILE      replace the routing rules (YAML list) everywhere
+  grey cluster add-learner ID HOST:PORT [--region REGION]
+  grey cluster promote ID            make a learner a voter
+  grey cluster remove ID             take a member out of the Raft group
   grey lab up [--without KINDS] [--demo]
                                      start the local three-region lab (KINDS: cassandra,grey,redis)
   grey lab down                      stop everything the lab started
@@ -17,6 +26,8 @@ const USAGE = `grey ${GREY_VERSION}: sidecar proxy for multi-region PostgreSQL a
   grey lab restart KIND:REGION       start it again
   grey version
 
+status and cluster options: --admin URL (env GREY_ADMIN_URL), --token TOKEN (env GREY_ADMIN_TOKEN), or --config FILE
+  to take both from a Grey config; cluster changes go through any member to the Raft leader
 lab options: --dir DIR (default .lab, env GREY_LAB_DIR), --slot N (0 = the user's lab, 1 = tests)`
 
 function fail(message: string): never {
@@ -36,6 +47,10 @@ async function main(argv: string[]): Promise<void> {
       demo: { type: 'boolean' },
       plan: { type: 'string' },
       json: { type: 'boolean' },
+      admin: { type: 'string' },
+      token: { type: 'string' },
+      region: { type: 'string' },
+      epoch: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -51,6 +66,14 @@ async function main(argv: string[]): Promise<void> {
     case 'proxy':
       if (!values.config) fail('grey proxy needs --config FILE (see src/config/grey.example.yaml)')
       return (await import('./proxy-command.js')).proxyCommand(values.config)
+    case 'status':
+    case 'cluster': {
+      const { adminTarget, clusterCommand, statusCommand } = await import('./cluster-command.js')
+      const target = adminTarget(values, process.env)
+      const say = (line: string): void => void process.stdout.write(`${line}\n`)
+      if (command === 'status') return statusCommand(target, { json: values.json ?? false, say })
+      return clusterCommand(positionals.slice(1), target, { json: values.json ?? false, region: values.region, epoch: values.epoch, say })
+    }
     case 'lab': {
       const { labCommand } = await import('../lab/lab-command.js')
       const dir = resolve(values.dir ?? process.env.GREY_LAB_DIR ?? '.lab')
@@ -82,4 +105,4 @@ function labSlot(dir: string, given: string | undefined): number {
 }
 
 // A ConfigError's message already lists every problem with its key path.
-main(process.argv.slice(2)).catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)))
+main(process.argv.slice(2)).catch((err: unknown) => fail((err instanceof Error ? err.message : String(err)).replace(/^grey: /, '')))

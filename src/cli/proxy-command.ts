@@ -6,6 +6,10 @@ import { PgFrontEnd } from '../pg/pg-front-end.js'
 import { loadConfig } from '../config/load-config.js'
 import { hostPort } from '../config/host-port.js'
 import type { Config } from '../config/config-schema.js'
+import { HybridLogicalClock } from '../clock/hlc.js'
+import { clusterRoutes, clusterStatus } from '../admin/cluster-routes.js'
+import { createRaftMetrics } from '../consensus/raft-metrics.js'
+import { RaftServer, raftServerOptionsFromConfig } from '../consensus/raft-server.js'
 import { drainFrontEnds } from './drain.js'
 import type { FrontEnd } from './front-end.js'
 import { createLogger } from './logger.js'
@@ -13,22 +17,38 @@ import { GREY_VERSION } from './version.js'
 
 export interface RunningProxy {
   readonly admin: AdminServer
+  /** This Grey's Raft member; null when consensus.raft.peers is empty. */
+  readonly raft: RaftServer | null
   /** Stop accepting, drain up to proxy.drain_timeout, close the admin port. */
   shutdown(signal: string): Promise<void>
 }
 
 /**
- * The process shell of `grey proxy`: logging, metrics, admin HTTP and the protocol front ends.
- * The PostgreSQL and CQL front ends plug in through `FrontEnd` as they are built.
+ * The process shell of `grey proxy`: logging, metrics, the Raft member, admin HTTP and the protocol front ends.
+ * The PostgreSQL and CQL front ends plug in through `FrontEnd` as they are built. `clock` is the process's HLC,
+ * shared with the front ends, merged from every Raft message.
  */
 export async function startProxy(
   config: Config,
   log: Logger,
   frontEnds: FrontEnd[] = [],
   metrics: GreyMetrics = createMetrics({ region: config.proxy.region, instance: config.proxy.instance_id, version: GREY_VERSION }),
+  clock: HybridLogicalClock = new HybridLogicalClock({ maxOffsetMs: config.conflict_resolution.max_clock_offset }),
 ): Promise<RunningProxy> {
   const startedAt = new Date()
   let draining = false
+  // A Grey listed in consensus.raft.peers is a voter; one that lists peers but not itself follows as a learner.
+  const raft =
+    config.consensus.raft.peers.length === 0
+      ? null
+      : await RaftServer.start(
+          raftServerOptionsFromConfig(config.consensus.raft, {
+            clock,
+            log: log.child({ component: 'raft' }),
+            metrics: createRaftMetrics(metrics.registry),
+            region: config.proxy.region,
+          }),
+        )
   for (const frontEnd of frontEnds) await frontEnd.start()
   const adminAddress = hostPort(config.admin.listen)
   const admin = await startAdminServer({
@@ -46,16 +66,15 @@ export async function startProxy(
       uptime_s: Math.round((Date.now() - startedAt.getTime()) / 1000),
       draining,
       front_ends: Object.fromEntries(frontEnds.map((f) => [f.name, { address: f.address, sessions: f.activeSessions() }])),
-      cluster: {
-        name: config.cluster.name,
-        primary_region: config.cluster.primary_region,
-        regions: Object.fromEntries(Object.entries(config.cluster.regions).map(([name, r]) => [name, { role: r.role }])),
-      },
+      cluster: clusterStatus(config, raft),
+      raft: raft?.status() ?? null,
     }),
+    routes: clusterRoutes(config, raft),
   })
   log.info({ admin: admin.address, version: GREY_VERSION, frontEnds: frontEnds.map((f) => f.name) }, 'grey proxy started')
   return {
     admin,
+    raft,
     async shutdown(signal) {
       if (draining) return
       draining = true
@@ -64,6 +83,7 @@ export async function startProxy(
       log.info(result, result.drained ? 'drained' : 'drain timeout ran out; closed the remaining sessions')
       // Idle sessions and pooled server connections go too (drainFrontEnds closed them only on timeout).
       if (result.drained) await Promise.all(frontEnds.map((f) => f.closeAll('grey: shutting down')))
+      await raft?.stop()
       await admin.close()
     },
   }
@@ -74,10 +94,11 @@ export async function proxyCommand(configPath: string): Promise<void> {
   const config = loadConfig(configPath, process.env)
   const log = createLogger(config.proxy.log_level, { region: config.proxy.region, instance: config.proxy.instance_id })
   const metrics = createMetrics({ region: config.proxy.region, instance: config.proxy.instance_id, version: GREY_VERSION })
+  const clock = new HybridLogicalClock({ maxOffsetMs: config.conflict_resolution.max_clock_offset })
   const frontEnds: FrontEnd[] = []
   if (config.proxy.listen.pg) frontEnds.push(new PgFrontEnd(config, log.child({ component: 'pg' }), metrics))
-  if (config.proxy.listen.cql) frontEnds.push(new CqlFrontEnd(config, log.child({ component: 'cql' }), metrics))
-  const proxy = await startProxy(config, log, frontEnds, metrics)
+  if (config.proxy.listen.cql) frontEnds.push(new CqlFrontEnd(config, log.child({ component: 'cql' }), metrics, clock))
+  const proxy = await startProxy(config, log, frontEnds, metrics, clock)
   const stop = (signal: string): void => {
     proxy.shutdown(signal).then(
       () => process.exit(0),

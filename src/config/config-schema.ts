@@ -281,6 +281,9 @@ const RoutingRuleSchema = z
   })
   .superRefine(checkRuleStaleness, { when: whenValid(field('consistency'), field('max_staleness')) })
 
+/** A list of routing rules on its own, as `grey cluster rules apply FILE` reads it. */
+export const RoutingRulesSchema = z.array(RoutingRuleSchema)
+
 const AffinityRuleSchema = z.strictObject({
   /** Key pattern, like "user:*"; the key comes from a `/* grey: key=user:123 *\/` hint or `column`. */
   key: nonEmpty,

@@ -74,8 +74,12 @@ t.test('grey proxy serves /healthz, /readyz, /metrics and a token-guarded /statu
   t.same(status.cluster, {
     name: 'grey',
     primary_region: 'us-east',
-    regions: { 'us-east': { role: 'primary' }, 'eu-west': { role: 'secondary' } },
+    regions: { 'us-east': { role: 'primary', mode: 'normal' }, 'eu-west': { role: 'secondary', mode: 'normal' } },
+    pg_primary: { region: 'us-east', epoch: 0 },
+    rules_version: 0,
+    rules: [],
   })
+  t.equal(status.raft, null, 'no raft peers configured: no raft member')
   t.equal((await fetch(`${admin}/nope`)).status, 404)
   t.equal((await fetch(`${admin}/metrics`, { method: 'POST' })).status, 405)
   const firstLine = JSON.parse(output().split('\n')[0]!) as Record<string, unknown>
