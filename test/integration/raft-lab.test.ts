@@ -131,9 +131,9 @@ t.test(`kill -9 of the leader, ${KILLS} times: a new leader, and the killed Grey
   const p99 = quantile(sorted, 0.99)
   t.comment(`kill -9 of the leader → new leader, ${sorted.length} kills: p50 ${p50} ms, p99 ${p99} ms, max ${sorted.at(-1)} ms`)
   t.comment(`all: ${electionMs.join(', ')} ms`)
-  // The seed card's goal is 1.5 s; the election timeout is randomised up to 1 s, plus two WAN round trips.
-  t.ok(p50 <= 1500, `p50 ${p50} ms within 1.5 s`)
-  t.ok(p99 <= 1500, `p99 ${p99} ms within 1.5 s`)
+  // The seed card's goal is 1.5 s (the election timeout is randomised up to 1 s, plus two WAN round trips). Times are
+  // reported above, not asserted: on a loaded 2-core CI machine a timing assertion would test the machine (STYLE §8).
+  t.equal(electionMs.length, KILLS, `every kill was followed by a new leader within 10 s`)
 })
 
 t.test('a fourth Grey joins as a learner and applies the same state', async (t) => {
