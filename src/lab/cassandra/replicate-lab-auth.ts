@@ -13,7 +13,8 @@ const AUTH_KEYSPACE = 'system_auth'
  * `nodetool repair system_auth` without needing JMX. Needs every node up; a no-op when already done.
  */
 export async function replicateLabAuth(client: Client, dcs: string[]): Promise<void> {
-  if ((await ensureKeyspaceReplication(client, AUTH_KEYSPACE, dcs)) === 'unchanged') return
+  // A node that has just started may not be NORMAL in every peer's gossip yet: the ALTER is retried until it is.
+  if ((await untilAuthSettles(() => ensureKeyspaceReplication(client, AUTH_KEYSPACE, dcs))) === 'unchanged') return
   const tables = (
     await client.execute('SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?', [AUTH_KEYSPACE], { prepare: true })
   ).rows.map((r) => String(r.get('table_name')))
