@@ -1,6 +1,7 @@
-import { createServer, type Server } from 'node:net'
+import type { Server } from 'node:net'
 import type { Logger } from 'pino'
 import type { GreyMetrics } from '../admin/metrics.js'
+import { listenForClients } from '../cli/client-listener.js'
 import type { FrontEnd } from '../cli/front-end.js'
 import { toCassandraMicros } from '../clock/cassandra-micros.js'
 import { HybridLogicalClock } from '../clock/hlc.js'
@@ -88,58 +89,55 @@ export class CqlFrontEnd implements FrontEnd {
       throw new Error(`grey: proxy.listen.cql is set but cluster.regions.${this.region} has no cassandra database`)
     void this.keepControlConnection()
     const limits = this.config.proxy.limits
-    const server = createServer((socket) => {
-      if (this.sessions.size >= limits.max_client_connections) {
-        socket.on('error', () => undefined)
-        socket.destroy()
-        this.log.warn({ limit: limits.max_client_connections }, 'CQL client refused: too many connections')
-        return
-      }
-      const session = new CqlSession(
-        socket,
-        {
-          log: this.log,
-          limits: {
-            maxFrameBytes: limits.max_message_size,
-            maxStreamsPerClient: limits.max_streams_per_client,
-            handshakeTimeoutMs: limits.handshake_timeout,
+    this.server = await listenForClients({
+      address: listen,
+      maxClients: limits.max_client_connections,
+      clients: () => this.sessions.size,
+      // Before STARTUP there is no protocol version to answer in: the connection is closed, as Cassandra does.
+      refusal: null,
+      log: this.log,
+      accept: (socket) => {
+        const session = new CqlSession(
+          socket,
+          {
+            log: this.log,
+            limits: {
+              maxFrameBytes: limits.max_message_size,
+              maxStreamsPerClient: limits.max_streams_per_client,
+              handshakeTimeoutMs: limits.handshake_timeout,
+            },
+            authenticate: this.auth.users.size > 0 ? (user, password, loopback) => this.authenticate(user, password, loopback) : null,
+            registry: this.registry,
+            describe: describeCql,
+            route: (info, consistency, serial, avoid) => this.route(info, consistency, serial, avoid),
+            connection: (region, version, keyspace) => this.connection(region, version, keyspace),
+            nodeFailed: (region) => this.pools.get(region)?.markDown(),
+            systemTable: (table, response) => this.systemTable(table, response),
+            supportedOptions: () => this.supportedOptions(),
+            stampMicros: () => toCassandraMicros(this.clock.nowForCassandra()),
+            awaitSchemaAgreement: (connection) => this.awaitSchemaAgreement(connection),
+            observe: {
+              routed: (route, kind) =>
+                this.metrics.routing.inc({
+                  protocol: 'cql',
+                  kind,
+                  target: route.region === this.region ? 'local' : 'remote',
+                  region: route.region,
+                  reason: route.reason,
+                }),
+              statementDone: (kind, region, seconds) =>
+                this.metrics.statementSeconds.observe(
+                  { protocol: 'cql', kind, target: region === this.region ? 'local' : 'remote' },
+                  seconds,
+                ),
+              backendError: (region, kind) => this.metrics.backendErrors.inc({ protocol: 'cql', region, kind }),
+            },
           },
-          authenticate: this.auth.users.size > 0 ? (user, password, loopback) => this.authenticate(user, password, loopback) : null,
-          registry: this.registry,
-          describe: describeCql,
-          route: (info, consistency, serial, avoid) => this.route(info, consistency, serial, avoid),
-          connection: (region, version, keyspace) => this.connection(region, version, keyspace),
-          nodeFailed: (region) => this.pools.get(region)?.markDown(),
-          systemTable: (table, response) => this.systemTable(table, response),
-          supportedOptions: () => this.supportedOptions(),
-          stampMicros: () => toCassandraMicros(this.clock.nowForCassandra()),
-          awaitSchemaAgreement: (connection) => this.awaitSchemaAgreement(connection),
-          observe: {
-            routed: (route, kind) =>
-              this.metrics.routing.inc({
-                protocol: 'cql',
-                kind,
-                target: route.region === this.region ? 'local' : 'remote',
-                region: route.region,
-                reason: route.reason,
-              }),
-            statementDone: (kind, region, seconds) =>
-              this.metrics.statementSeconds.observe(
-                { protocol: 'cql', kind, target: region === this.region ? 'local' : 'remote' },
-                seconds,
-              ),
-            backendError: (region, kind) => this.metrics.backendErrors.inc({ protocol: 'cql', region, kind }),
-          },
-        },
-        (ended) => this.sessions.delete(ended),
-      )
-      this.sessions.add(session)
+          (ended) => this.sessions.delete(ended),
+        )
+        this.sessions.add(session)
+      },
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => resolve())
-    })
-    this.server = server
   }
 
   async stopAccepting(): Promise<void> {

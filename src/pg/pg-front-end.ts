@@ -1,12 +1,12 @@
-import { createServer, type Server } from 'node:net'
+import type { Server } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createSecureContext, type SecureContext } from 'node:tls'
 import type { Logger } from 'pino'
 import type { GreyMetrics } from '../admin/metrics.js'
+import { listenForClients } from '../cli/client-listener.js'
 import type { FrontEnd } from '../cli/front-end.js'
 import type { Config } from '../config/config-schema.js'
-import { hostPort } from '../config/host-port.js'
 import type { ClientAuthConfig, ClientAuthMethod } from './auth/auth-method.js'
 import { AuthQuery } from './auth/auth-query.js'
 import { makeScramVerifier, parseScramVerifier, ScramVerifierParseError } from './auth/scram-verifier.js'
@@ -97,55 +97,46 @@ export class PgFrontEnd implements FrontEnd {
   async start(): Promise<void> {
     const listen = this.config.proxy.listen.pg
     if (!listen) return
-    const { host, port } = hostPort(listen)
     const limits = this.config.proxy.limits
-    const server = createServer((socket) => {
-      if (this.sessions.size >= limits.max_client_connections) {
-        this.log.warn({ limit: limits.max_client_connections }, 'client refused: too many connections')
-        socket.on('error', () => undefined)
-        // A client that keeps its end open after the error must not hold the socket for ever.
-        setTimeout(() => socket.destroy(), 1000).unref()
-        socket.end(
-          msg.errorResponse({
-            severity: 'FATAL',
-            code: '53300',
-            message: `grey: sorry, too many clients already (proxy.limits.max_client_connections = ${limits.max_client_connections})`,
-          }),
-        )
-        return
-      }
-      const session: PgSession = new PgSession(
-        socket,
-        {
-          region: this.config.proxy.region,
-          database: this.config.cluster.postgres.database,
-          auth: this.auth,
-          defaultConsistency: this.config.routing.default_consistency,
-          writingFunctions: this.config.routing.writing_functions,
-          primary: this.primary,
-          localReplica: this.localReplica,
-          tls: this.tls,
-          log: this.log,
-          limits: {
-            maxMessageSize: limits.max_message_size,
-            handshakeTimeoutMs: limits.handshake_timeout,
-            clientIdleTimeoutMs: limits.client_idle_timeout,
+    this.server = await listenForClients({
+      address: listen,
+      maxClients: limits.max_client_connections,
+      clients: () => this.sessions.size,
+      refusal: msg.errorResponse({
+        severity: 'FATAL',
+        code: '53300',
+        message: `grey: sorry, too many clients already (proxy.limits.max_client_connections = ${limits.max_client_connections})`,
+      }),
+      log: this.log,
+      accept: (socket) => {
+        const session: PgSession = new PgSession(
+          socket,
+          {
+            region: this.config.proxy.region,
+            database: this.config.cluster.postgres.database,
+            auth: this.auth,
+            defaultConsistency: this.config.routing.default_consistency,
+            writingFunctions: this.config.routing.writing_functions,
+            primary: this.primary,
+            localReplica: this.localReplica,
+            tls: this.tls,
+            log: this.log,
+            limits: {
+              maxMessageSize: limits.max_message_size,
+              handshakeTimeoutMs: limits.handshake_timeout,
+              clientIdleTimeoutMs: limits.client_idle_timeout,
+            },
+            poolMode: this.config.proxy.pool.mode,
+            lookupUser: this.authQuery ? (user) => this.authQuery!.lookup(user) : null,
+            observe: this.observe,
+            findByKey: (pid, key) =>
+              [...this.sessions].find((s) => s.processId === pid && key.length === 4 && timingSafeEqual(s.secretKey, key)),
           },
-          poolMode: this.config.proxy.pool.mode,
-          lookupUser: this.authQuery ? (user) => this.authQuery!.lookup(user) : null,
-          observe: this.observe,
-          findByKey: (pid, key) =>
-            [...this.sessions].find((s) => s.processId === pid && key.length === 4 && timingSafeEqual(s.secretKey, key)),
-        },
-        (ended) => this.sessions.delete(ended),
-      )
-      this.sessions.add(session)
+          (ended) => this.sessions.delete(ended),
+        )
+        this.sessions.add(session)
+      },
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => resolve())
-    })
-    this.server = server
   }
 
   /** Closes the listener; open connections are the drain's business (server.close's callback would wait for them). */
