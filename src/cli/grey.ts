@@ -97,6 +97,13 @@ function labSlot(dir: string, given: string | undefined): number {
   if (given !== undefined) {
     const slot = Number(given)
     if (!Number.isInteger(slot) || slot < 0 || slot > 9) fail(`--slot takes a whole number from 0 to 9, found "${given}"`)
+    const before = existsSync(file) ? Number(readFileSync(file, 'utf8')) : slot
+    // Servers already set up there listen on the old slot's ports: moving them would collide with that slot's lab.
+    if (before !== slot && existsSync(join(dir, 'pg'))) {
+      fail(
+        `the lab in ${dir} was set up for slot ${before}; use --slot ${before}, or run \`grey lab down --dir ${dir}\` and remove ${dir} to start over on slot ${slot}`,
+      )
+    }
     mkdirSync(dir, { recursive: true })
     writeFileSync(file, `${slot}\n`)
     return slot
