@@ -3,13 +3,13 @@
 // sender, and the limits. Invariants: a connection Grey closes got an ERROR frame first; the process
 // and a bystander application carry on. Replay: GREY_FUZZ_SEED=<n>.
 import { once } from 'node:events'
-import { createConnection, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import t from 'tap'
 import fc from 'fast-check'
 import cassandra from 'cassandra-driver'
-import { hostPort } from '../../src/config/host-port.js'
 import { encodeRequest } from '../../src/cql/protocol/encode-request.js'
 import { greyInProcess } from '../fixtures/grey-in-process.js'
+import { rawConnect, sendAndWatch } from '../fixtures/raw-client.js'
 import { ensureTestLab, type LabJson } from '../fixtures/test-lab.js'
 
 const lab: LabJson = await ensureTestLab({ cassandra: true })
@@ -25,7 +25,6 @@ const grey = await greyInProcess(
   { cql: true },
 )
 t.teardown(() => grey.stop())
-const { host, port } = hostPort(grey.cql)
 const login = Buffer.from(`\0${lab.pg.user}\0${lab.pg.password}`)
 const query = (text: string, stream: number): Buffer =>
   encodeRequest({ type: 'QUERY', query: text, parameters: { consistency: 1, skipMetadata: false } }, stream)
@@ -52,11 +51,11 @@ function framesIn(bytes: Buffer): Outcome['frames'] {
   return frames
 }
 
-async function connect(): Promise<Socket> {
-  const socket = createConnection({ host, port })
-  socket.on('error', () => undefined)
-  await once(socket, 'connect')
-  return socket
+const connect = (): Promise<Socket> => rawConnect(grey.cql)
+
+async function send(socket: Socket, bytes: Buffer, waitMs: number, paceMs = 0): Promise<Outcome> {
+  const { reply, closedByServer } = await sendAndWatch(socket, bytes, waitMs, paceMs)
+  return { frames: framesIn(reply), closedByServer }
 }
 
 /** STARTUP and SASL PLAIN, waiting for each answer. */
@@ -82,27 +81,6 @@ async function loggedIn(): Promise<Socket> {
   socket.write(encodeRequest({ type: 'AUTH_RESPONSE', token: login }, 2))
   await until(0x10)
   return socket
-}
-
-async function send(socket: Socket, bytes: Buffer, waitMs: number, paceMs = 0): Promise<Outcome> {
-  const chunks: Buffer[] = []
-  socket.on('data', (d: Buffer) => chunks.push(d))
-  const closed = new Promise<boolean>((resolve) => {
-    socket.once('close', () => resolve(true))
-    setTimeout(() => resolve(false), waitMs)
-  })
-  if (paceMs === 0) socket.write(bytes)
-  else
-    void (async () => {
-      for (const byte of bytes) {
-        if (socket.destroyed) return
-        socket.write(Buffer.from([byte]))
-        await new Promise((r) => setTimeout(r, paceMs))
-      }
-    })()
-  const closedByServer = await closed
-  socket.destroy()
-  return { frames: framesIn(Buffer.concat(chunks)), closedByServer }
 }
 
 const app = new cassandra.Client({
@@ -259,16 +237,9 @@ t.test('unsupported versions get the downgrade error; a slow sender is cut off a
 t.test('max_client_connections bounds CQL clients too', async (t) => {
   const small = await greyInProcess('us-east', { GREY_PROXY__LIMITS__MAX_CLIENT_CONNECTIONS: '1' }, { cql: true })
   t.teardown(() => small.stop())
-  const first = await connect2(small.cql)
-  const second = await connect2(small.cql)
+  const first = await rawConnect(small.cql)
+  const second = await rawConnect(small.cql)
   const closed = await Promise.race([once(second, 'close').then(() => true), new Promise((r) => setTimeout(() => r(false), 2000))])
   t.ok(closed, 'the second connection is closed at once')
   first.destroy()
 })
-
-async function connect2(address: string): Promise<Socket> {
-  const socket = createConnection(hostPort(address))
-  socket.on('error', () => undefined)
-  await once(socket, 'connect')
-  return socket
-}

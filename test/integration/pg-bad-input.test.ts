@@ -3,13 +3,12 @@
 // the configured limits. Invariants: the offending connection gets an ErrorResponse with a SQLSTATE
 // before Grey closes it (08P01 for protocol errors), never a silent drop or a hang; the process and
 // a bystander session running queries all along carry on. Replay: GREY_FUZZ_SEED=<n>.
-import { once } from 'node:events'
-import { createConnection, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import t from 'tap'
 import fc from 'fast-check'
 import { serialize } from 'pg-protocol/dist/serializer'
-import { hostPort } from '../../src/config/host-port.js'
 import { greyInProcess } from '../fixtures/grey-in-process.js'
+import { rawConnect, sendAndWatch } from '../fixtures/raw-client.js'
 import { ensureTestLab, pgConnect, type LabJson } from '../fixtures/test-lab.js'
 
 const lab: LabJson = await ensureTestLab()
@@ -54,12 +53,11 @@ function errorsIn(stream: Buffer): Outcome['errors'] {
   return errors
 }
 
-async function connect(): Promise<Socket> {
-  const { host, port } = hostPort(grey.pg)
-  const socket = createConnection({ host, port })
-  socket.on('error', () => undefined)
-  await once(socket, 'connect')
-  return socket
+const connect = (): Promise<Socket> => rawConnect(grey.pg)
+
+async function send(socket: Socket, bytes: Buffer, waitMs: number, paceMs = 0): Promise<Outcome> {
+  const { reply, closedByServer } = await sendAndWatch(socket, bytes, waitMs, paceMs)
+  return { errors: errorsIn(reply), closedByServer, bytes: reply.length }
 }
 
 /** Logs in as the trusted fuzzer user and waits for ReadyForQuery. */
@@ -78,29 +76,6 @@ async function loggedIn(): Promise<Socket> {
     socket.on('data', onData)
   })
   return socket
-}
-
-/** Sends `bytes` (in one write, or `paceMs` apart one byte at a time) and waits for the server to close, up to `waitMs`. */
-async function send(socket: Socket, bytes: Buffer, waitMs: number, paceMs = 0): Promise<Outcome> {
-  const chunks: Buffer[] = []
-  socket.on('data', (d: Buffer) => chunks.push(d))
-  const closed = new Promise<boolean>((resolve) => {
-    socket.once('close', () => resolve(true))
-    setTimeout(() => resolve(false), waitMs)
-  })
-  if (paceMs === 0) socket.write(bytes)
-  else
-    void (async () => {
-      for (const byte of bytes) {
-        if (socket.destroyed) return
-        socket.write(Buffer.from([byte]))
-        await new Promise((r) => setTimeout(r, paceMs))
-      }
-    })()
-  const closedByServer = await closed
-  socket.destroy()
-  const stream = Buffer.concat(chunks)
-  return { errors: errorsIn(stream), closedByServer, bytes: stream.length }
 }
 
 /** A bystander session that keeps running a query with a parameter and checks every answer. */
