@@ -45,9 +45,30 @@ function tapFiles(dir) {
   })
 }
 
+// The failing assertions of a file, innermost first, each with its subtest path and what tap said about it — so the
+// tail of a CI log names what failed without scrolling back through the whole run.
+function watchFailures(parser, path, failures) {
+  parser.on('child', (child) => watchFailures(child, [...path, child.name], failures))
+  parser.on('assert', (res) => {
+    if (res.ok || res.skip || res.todo) return
+    const at = [...path, res.name]
+    // A subtest that failed because one of its assertions did adds nothing to that assertion's line.
+    if (failures.some((f) => at.every((part, i) => f.at[i] === part))) return
+    failures.push({ at, diag: res.diag })
+  })
+}
+
+function describeDiag(diag) {
+  if (!diag) return ''
+  const { found, wanted, diff, message, at, stack } = diag
+  const where = at?.fileName ? `${at.fileName}:${at.lineNumber}` : undefined
+  const text = JSON.stringify({ where, message, found, wanted, diff, stack: where ? undefined : stack })
+  return text.length > 800 ? `${text.slice(0, 800)}…` : text
+}
+
 function countFile(path) {
   return new Promise((resolveCount) => {
-    const counts = { pass: 0, fail: 0, skip: 0 }
+    const counts = { pass: 0, fail: 0, skip: 0, failures: [] }
     const parser = new Parser((final) => {
       if (!final.ok && counts.fail === 0) counts.fail = 1
       resolveCount(counts)
@@ -58,6 +79,7 @@ function countFile(path) {
       else if (res.ok) counts.pass++
       else counts.fail++
     })
+    watchFailures(parser, [], counts.failures)
     parser.end(readFileSync(path))
   })
 }
@@ -65,12 +87,15 @@ function countFile(path) {
 let pass = 0
 let fail = failedSteps
 let skip = 0
+const failures = []
 for (const file of tapFiles(resultsDir)) {
   const c = await countFile(file)
   pass += c.pass
   fail += c.fail
   skip += c.skip
+  for (const f of c.failures) failures.push(`${file.slice(resultsDir.length + 1)}: ${f.at.join(' > ')} ${describeDiag(f.diag)}`)
 }
+if (failures.length > 0) process.stdout.write(`\nfailed:\n${failures.map((f) => `  ${f}`).join('\n')}\n`)
 // tap failing without a failed test (coverage below threshold, a crashed file) is still a failure.
 if (tapStatus !== 0 && fail === 0) fail = 1
 process.stdout.write(`\n${pass} passed, ${fail} failed${skip ? `, ${skip} skipped` : ''}\n`)
