@@ -203,7 +203,8 @@ t.test('a partitioned region cannot commit and says so; it catches up after the 
   labCli('partition', region)
   const cut = await until('the partitioned Grey to say it cannot commit', async () => {
     const s = await status(adminOf(region))
-    return s !== null && !s.raft.quorum.canCommit && s.raft.leader === null ? s : null
+    // The others' last contact can outlive its election timeout by a little: wait until it hears no one.
+    return s !== null && !s.raft.quorum.canCommit && s.raft.leader === null && s.raft.quorum.reachable === 1 ? s : null
   })
   t.match(cut.raft.quorum, { canCommit: false, reason: /no leader: this member hears 1 of 3 voters/ })
   t.not(cut.raft.role, 'leader')
