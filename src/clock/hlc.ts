@@ -147,6 +147,11 @@ export class HybridLogicalClock {
     return this.#last
   }
 
+  /** The physical clock this HLC reads, in integer ms (for wall-clock stamping and offset checks). */
+  physicalMs(): number {
+    return this.#physicalClock()
+  }
+
   /** Remote stamps rejected for running more than maxOffsetMs ahead. */
   get rejectedCount(): number {
     return this.#rejectedCount

@@ -15,6 +15,7 @@ export const CONFLICT_STRATEGIES = ['hlc-lww', 'wall-clock-lww'] as const
 export type RegionRole = (typeof REGION_ROLES)[number]
 export type PostgresRole = (typeof POSTGRES_ROLES)[number]
 export type ConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number]
+export type ConflictStrategy = (typeof CONFLICT_STRATEGIES)[number]
 
 /** Node.js timers cannot wait longer than 2^31-1 ms (longer ones fire after 1 ms instead). */
 const MAX_TIMER_MS = 2 ** 31 - 1

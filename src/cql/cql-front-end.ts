@@ -3,8 +3,9 @@ import type { Logger } from 'pino'
 import type { GreyMetrics } from '../admin/metrics.js'
 import { listenForClients } from '../cli/client-listener.js'
 import type { FrontEnd } from '../cli/front-end.js'
-import { toCassandraMicros } from '../clock/cassandra-micros.js'
+import { cassandraWriteStamper, type CassandraWriteStamper } from '../clock/cassandra-write-stamper.js'
 import { HybridLogicalClock } from '../clock/hlc.js'
+import { clusterView, type ClusterView } from '../consensus/cluster-view.js'
 import type { Config } from '../config/config-schema.js'
 import { hostPort } from '../config/host-port.js'
 import { chooseAuth, type ClientAuthConfig } from '../pg/auth/auth-method.js'
@@ -38,7 +39,7 @@ export class CqlFrontEnd implements FrontEnd {
   private readonly pools = new Map<string, CassandraPool>()
   private readonly registry = new PreparedStatementRegistry()
   private readonly auth: ClientAuthConfig
-  private readonly clock: HybridLogicalClock
+  private readonly stampMicros: CassandraWriteStamper
   private readonly region: string
   /** Regions by one-way latency from this one: where requests go when the chosen DC is down. */
   private readonly nearest: string[]
@@ -46,6 +47,7 @@ export class CqlFrontEnd implements FrontEnd {
   private control: CassandraConnection | null = null
   private supported = new Map<string, string[]>()
   private stopped = false
+  private cluster: () => ClusterView
 
   constructor(
     private readonly config: Config,
@@ -54,8 +56,13 @@ export class CqlFrontEnd implements FrontEnd {
     clock?: HybridLogicalClock,
   ) {
     this.region = config.proxy.region
+    const configured = clusterView(config, null)
+    this.cluster = () => configured
     this.auth = clientAuthConfig(config)
-    this.clock = clock ?? new HybridLogicalClock({ maxOffsetMs: config.conflict_resolution.max_clock_offset })
+    this.stampMicros = cassandraWriteStamper(
+      config.conflict_resolution.strategy,
+      clock ?? new HybridLogicalClock({ maxOffsetMs: config.conflict_resolution.max_clock_offset }),
+    )
     const credentials = { user: config.cluster.cassandra.user, password: config.cluster.cassandra.password }
     for (const [name, region] of Object.entries(config.cluster.regions)) {
       const cassandra = region.databases.cassandra
@@ -80,7 +87,8 @@ export class CqlFrontEnd implements FrontEnd {
     return this.config.proxy.listen.cql ?? null
   }
 
-  async start(): Promise<void> {
+  async start(cluster: () => ClusterView): Promise<void> {
+    this.cluster = cluster
     const listen = this.config.proxy.listen.cql
     if (!listen) return
     const { host, port } = hostPort(listen)
@@ -114,7 +122,7 @@ export class CqlFrontEnd implements FrontEnd {
             nodeFailed: (region) => this.pools.get(region)?.markDown(),
             systemTable: (table, response) => this.systemTable(table, response),
             supportedOptions: () => this.supportedOptions(),
-            stampMicros: () => toCassandraMicros(this.clock.nowForCassandra()),
+            stampMicros: this.stampMicros,
             awaitSchemaAgreement: (connection) => this.awaitSchemaAgreement(connection),
             observe: {
               routed: (route, kind) =>
@@ -172,7 +180,7 @@ export class CqlFrontEnd implements FrontEnd {
       sessionConsistency: this.config.routing.default_consistency,
       strongCqlConsistency: this.config.routing.strong_cql_consistency,
       local: dc(this.region),
-      primary: dc(this.config.cluster.primary_region),
+      primary: dc(this.cluster().primaryRegion),
       nearest: this.nearest.map(dc),
       healthy,
     })
