@@ -1,3 +1,5 @@
+import type { ClusterView } from '../consensus/cluster-view.js'
+
 /**
  * The seam for protocol front ends (PostgreSQL, CQL): the process shell starts them, asks them to
  * stop accepting on SIGTERM and waits for their sessions to finish, up to the drain timeout.
@@ -6,7 +8,8 @@ export interface FrontEnd {
   readonly name: string
   /** host:port it listens on, once started. */
   readonly address: string | null
-  start(): Promise<void>
+  /** `cluster`: the effective cluster (config overridden by the Raft log), read per routing decision. */
+  start(cluster: () => ClusterView): Promise<void>
   stopAccepting(): Promise<void>
   /** Open client sessions; those inside a transaction are waited for when draining. */
   activeSessions(): number

@@ -8,6 +8,7 @@ import { hostPort } from '../config/host-port.js'
 import type { Config } from '../config/config-schema.js'
 import { HybridLogicalClock } from '../clock/hlc.js'
 import { clusterRoutes, clusterStatus } from '../admin/cluster-routes.js'
+import { clusterViewSource } from '../consensus/cluster-view.js'
 import { createRaftMetrics } from '../consensus/raft-metrics.js'
 import { RaftServer, raftServerOptionsFromConfig } from '../consensus/raft-server.js'
 import { drainFrontEnds } from './drain.js'
@@ -49,7 +50,8 @@ export async function startProxy(
             region: config.proxy.region,
           }),
         )
-  for (const frontEnd of frontEnds) await frontEnd.start()
+  const cluster = clusterViewSource(config, () => raft?.state ?? null)
+  for (const frontEnd of frontEnds) await frontEnd.start(cluster)
   const adminAddress = hostPort(config.admin.listen)
   const admin = await startAdminServer({
     host: adminAddress.host,

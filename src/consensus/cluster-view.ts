@@ -32,3 +32,20 @@ export function clusterView(config: Config, state: ClusterStateData | null): Clu
     rules: state?.rules ?? { version: 0, rules: config.routing.rules },
   }
 }
+
+/**
+ * The view a proxy routes by, read per decision: recomputed only when the applied state changes (each applied
+ * entry yields a new state object), so routing costs a reference comparison.
+ */
+export function clusterViewSource(config: Config, state: () => ClusterStateData | null): () => ClusterView {
+  let seen: ClusterStateData | null | undefined
+  let view: ClusterView | undefined
+  return () => {
+    const current = state()
+    if (view === undefined || current !== seen) {
+      view = clusterView(config, current)
+      seen = current
+    }
+    return view
+  }
+}

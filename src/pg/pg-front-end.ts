@@ -7,12 +7,13 @@ import type { GreyMetrics } from '../admin/metrics.js'
 import { listenForClients } from '../cli/client-listener.js'
 import type { FrontEnd } from '../cli/front-end.js'
 import type { Config } from '../config/config-schema.js'
+import { clusterView, type ClusterView } from '../consensus/cluster-view.js'
 import type { ClientAuthConfig, ClientAuthMethod } from './auth/auth-method.js'
 import { AuthQuery } from './auth/auth-query.js'
 import { makeScramVerifier, parseScramVerifier, ScramVerifierParseError } from './auth/scram-verifier.js'
 import { BackendPool } from './backend/backend-pool.js'
 import * as msg from './protocol/backend-serializer.js'
-import { PgSession, type PgSessionObserver } from './pg-session.js'
+import { PgSession, type PgNodes, type PgSessionObserver } from './pg-session.js'
 
 /** Client users of the config as authentication methods; a password becomes a SCRAM verifier once, here. */
 export function clientAuthConfig(config: Config): ClientAuthConfig {
@@ -35,8 +36,10 @@ export class PgFrontEnd implements FrontEnd {
   readonly name = 'pg'
   private server: Server | null = null
   private readonly sessions = new Set<PgSession>()
-  private readonly primary: BackendPool
-  private readonly localReplica: BackendPool | null
+  /** One pool per PostgreSQL node used so far, by region: the PostgreSQL primary's and this region's to start with. */
+  private readonly pools = new Map<string, BackendPool>()
+  private readonly newPool: (region: string) => BackendPool
+  private cluster: () => ClusterView
   private readonly auth: ClientAuthConfig
   private readonly authQuery: AuthQuery | null
   private readonly tls: SecureContext | null
@@ -47,7 +50,6 @@ export class PgFrontEnd implements FrontEnd {
     private readonly log: Logger,
     metrics: GreyMetrics,
   ) {
-    const region = config.proxy.region
     this.auth = clientAuthConfig(config)
     const tls = config.proxy.tls
     this.tls = tls ? createSecureContext({ cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) }) : null
@@ -62,24 +64,23 @@ export class PgFrontEnd implements FrontEnd {
       connectTimeoutMs: config.proxy.pool.connect_timeout,
       applicationName: `grey ${config.proxy.instance_id}`,
     }
-    const pool = (name: string): BackendPool => {
+    this.newPool = (name) => {
       const pg = config.cluster.regions[name]?.databases.postgres
       if (!pg) throw new Error(`grey: cluster.regions.${name} has no postgres database`)
-      return new BackendPool({ region: name, host: pg.host, port: pg.port }, credentials, poolOptions, log.child({ pool: name }))
+      const p = new BackendPool({ region: name, host: pg.host, port: pg.port }, credentials, poolOptions, log.child({ pool: name }))
+      metrics.watchPool({ protocol: 'pg', node: name, active: () => p.active, max: () => p.max })
+      return p
     }
-    this.primary = pool(config.cluster.primary_region)
-    const localPg = config.cluster.regions[region]?.databases.postgres
-    this.localReplica = localPg && region !== config.cluster.primary_region ? pool(region) : null
-    for (const p of [this.primary, this.localReplica]) {
-      if (p) metrics.watchPool({ protocol: 'pg', node: p.node.region, active: () => p.active, max: () => p.max })
-    }
+    const configured = clusterView(config, null)
+    this.cluster = () => configured
+    this.nodes()
     this.observe = {
       routed: (d, kind) => metrics.routing.inc({ protocol: 'pg', kind, target: d.target, region: d.region, reason: d.reason }),
       statementDone: (kind, target, seconds) => metrics.statementSeconds.observe({ protocol: 'pg', kind, target }, seconds),
       backendError: (region, kind) => metrics.backendErrors.inc({ protocol: 'pg', region, kind }),
     }
     const query = config.proxy.auth.auth_query
-    const primaryPg = config.cluster.regions[config.cluster.primary_region]!.databases.postgres!
+    const primaryPg = config.cluster.regions[configured.pgPrimary.region]!.databases.postgres!
     this.authQuery = query
       ? new AuthQuery(query, {
           host: primaryPg.host,
@@ -94,7 +95,8 @@ export class PgFrontEnd implements FrontEnd {
     return this.config.proxy.listen.pg ?? null
   }
 
-  async start(): Promise<void> {
+  async start(cluster: () => ClusterView): Promise<void> {
+    this.cluster = cluster
     const listen = this.config.proxy.listen.pg
     if (!listen) return
     const limits = this.config.proxy.limits
@@ -117,8 +119,7 @@ export class PgFrontEnd implements FrontEnd {
             auth: this.auth,
             defaultConsistency: this.config.routing.default_consistency,
             writingFunctions: this.config.routing.writing_functions,
-            primary: this.primary,
-            localReplica: this.localReplica,
+            nodes: () => this.nodes(),
             tls: this.tls,
             log: this.log,
             limits: {
@@ -149,10 +150,29 @@ export class PgFrontEnd implements FrontEnd {
     return [...this.sessions].filter((s) => s.busyWithBackend).length
   }
 
+  /**
+   * Where statements go now: the PostgreSQL primary the cluster view names (a failover decided through Raft moves
+   * it), and this region's node as the local replica unless it is the primary.
+   */
+  private nodes(): PgNodes {
+    const primaryRegion = this.cluster().pgPrimary.region
+    const region = this.config.proxy.region
+    const hasLocal = this.config.cluster.regions[region]?.databases.postgres !== undefined
+    return { primary: this.pool(primaryRegion), localReplica: hasLocal && region !== primaryRegion ? this.pool(region) : null }
+  }
+
+  private pool(region: string): BackendPool {
+    let pool = this.pools.get(region)
+    if (!pool) {
+      pool = this.newPool(region)
+      this.pools.set(region, pool)
+    }
+    return pool
+  }
+
   async closeAll(reason: string): Promise<void> {
     for (const s of this.sessions) s.close(reason)
-    this.primary.close()
-    this.localReplica?.close()
+    for (const pool of this.pools.values()) pool.close()
     await this.authQuery?.close()
   }
 }

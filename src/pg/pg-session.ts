@@ -28,8 +28,8 @@ export interface PgSessionContext {
   auth: ClientAuthConfig
   defaultConsistency: ConsistencyLevel
   writingFunctions: readonly string[]
-  primary: BackendPool
-  localReplica: BackendPool | null
+  /** The PostgreSQL primary and this region's replica as the cluster view names them now. */
+  nodes(): PgNodes
   /** TLS toward clients when a certificate is configured; SSLRequest is answered 'N' otherwise. */
   tls: SecureContext | null
   log: Logger
@@ -41,6 +41,12 @@ export interface PgSessionContext {
   observe: PgSessionObserver
   /** Finds the session a CancelRequest names, by the key Grey handed out. */
   findByKey(processId: number, secretKey: Buffer): PgSession | undefined
+}
+
+export interface PgNodes {
+  readonly primary: BackendPool
+  /** Null when this region has no PostgreSQL node or its node is the primary. */
+  readonly localReplica: BackendPool | null
 }
 
 /** What a session reports for metrics: routing decisions, statement times, backend failures. */
@@ -331,7 +337,8 @@ export class PgSession {
   /** AuthenticationOk, the server's parameters (from a live connection), our key, ReadyForQuery. */
   private async authenticated(): Promise<void> {
     this.socket.write(msg.authenticationOk())
-    const pool = this.ctx.localReplica?.healthy ? this.ctx.localReplica : this.ctx.primary
+    const nodes = this.ctx.nodes()
+    const pool = nodes.localReplica?.healthy ? nodes.localReplica : nodes.primary
     try {
       if (!pool.parameters) pool.release(await pool.acquire())
     } catch (err) {
@@ -433,7 +440,7 @@ export class PgSession {
     const kind = classes.some((c) => c.access === 'write') ? 'write' : 'read'
     if (!this.backend && !(await this.routeFlight(classes, kind))) return
     const backend = this.backend!
-    const target = this.backendPool === this.ctx.primary ? 'primary' : 'replica'
+    const target = this.backendPool === this.ctx.nodes().primary ? 'primary' : 'replica'
     const out: Buffer[] = []
     this.swallow = []
     if (backend.appliedSettings !== this.settings.join(';')) {
@@ -489,16 +496,17 @@ export class PgSession {
   /** Picks the backend for a flight that starts outside a transaction; false when none could be had (the client was told). */
   private async routeFlight(classes: SqlClassification[], kind: 'read' | 'write'): Promise<boolean> {
     const classification = classes.find((c) => c.access === 'write') ?? classes[0] ?? this.classify('SELECT')
+    const nodes = this.ctx.nodes()
     const decision = decidePgRoute({
       classification,
       sessionConsistency: this.consistency,
       readOnlyTransaction: this.heldBegin?.readOnly ?? false,
-      primary: { region: this.ctx.primary.node.region, healthy: this.ctx.primary.healthy },
-      localReplica: this.ctx.localReplica ? { region: this.ctx.localReplica.node.region, healthy: this.ctx.localReplica.healthy } : null,
+      primary: { region: nodes.primary.node.region, healthy: nodes.primary.healthy },
+      localReplica: nodes.localReplica ? { region: nodes.localReplica.node.region, healthy: nodes.localReplica.healthy } : null,
     })
     this.ctx.observe.routed(decision, kind)
     this.log.debug({ route: decision.region, target: decision.target, reason: decision.reason }, 'routed')
-    const pool = decision.target === 'primary' ? this.ctx.primary : (this.ctx.localReplica ?? this.ctx.primary)
+    const pool = decision.target === 'primary' ? nodes.primary : (nodes.localReplica ?? nodes.primary)
     const kept = this.kept.get(pool)
     if (kept && !kept.isClosed) {
       this.kept.delete(pool)
