@@ -13,6 +13,8 @@ export interface FrontEnd {
   stopAccepting(): Promise<void>
   /** Open client sessions; those inside a transaction are waited for when draining. */
   activeSessions(): number
+  /** Sections it adds to /status (the PostgreSQL front end: `replication`). */
+  status?(): Record<string, unknown>
   /** Close whatever is left, telling clients why. */
   closeAll(reason: string): Promise<void>
 }

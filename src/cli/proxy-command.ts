@@ -70,6 +70,7 @@ export async function startProxy(
       front_ends: Object.fromEntries(frontEnds.map((f) => [f.name, { address: f.address, sessions: f.activeSessions() }])),
       cluster: clusterStatus(config, raft),
       raft: raft?.status() ?? null,
+      ...Object.assign({}, ...frontEnds.map((f) => f.status?.() ?? {})),
     }),
     routes: clusterRoutes(config, raft),
   })

@@ -11,6 +11,7 @@ import { clusterView, type ClusterView } from '../consensus/cluster-view.js'
 import type { ClientAuthConfig, ClientAuthMethod } from './auth/auth-method.js'
 import { AuthQuery } from './auth/auth-query.js'
 import { makeScramVerifier, parseScramVerifier, ScramVerifierParseError } from './auth/scram-verifier.js'
+import { ReplicationMonitor } from '../topology/replication-monitor.js'
 import { BackendPool } from './backend/backend-pool.js'
 import * as msg from './protocol/backend-serializer.js'
 import { PgSession, type PgNodes, type PgSessionObserver } from './pg-session.js'
@@ -40,6 +41,8 @@ export class PgFrontEnd implements FrontEnd {
   private readonly pools = new Map<string, BackendPool>()
   private readonly newPool: (region: string) => BackendPool
   private cluster: () => ClusterView
+  /** Replica lag and bans, polled while the front end runs. */
+  readonly replication: ReplicationMonitor
   private readonly auth: ClientAuthConfig
   private readonly authQuery: AuthQuery | null
   private readonly tls: SecureContext | null
@@ -73,6 +76,21 @@ export class PgFrontEnd implements FrontEnd {
     }
     const configured = clusterView(config, null)
     this.cluster = () => configured
+    const pgNodes = Object.entries(config.cluster.regions).flatMap(([name, r]) =>
+      r.databases.postgres ? [{ region: name, host: r.databases.postgres.host, port: r.databases.postgres.port }] : [],
+    )
+    const lag = config.replication.postgres
+    this.replication = new ReplicationMonitor({
+      nodes: pgNodes,
+      credentials,
+      primary: () => this.cluster().pgPrimary.region,
+      pollIntervalMs: lag.lag_poll_interval,
+      connectTimeoutMs: config.proxy.pool.connect_timeout,
+      maxLagCriticalMs: lag.max_lag_critical,
+      registry: metrics.registry,
+      log: log.child({ component: 'replication' }),
+    })
+    // The primary's and this region's pools exist from the start, so their gauges show before the first client.
     this.nodes()
     this.observe = {
       routed: (d, kind) => metrics.routing.inc({ protocol: 'pg', kind, target: d.target, region: d.region, reason: d.reason }),
@@ -99,6 +117,7 @@ export class PgFrontEnd implements FrontEnd {
     this.cluster = cluster
     const listen = this.config.proxy.listen.pg
     if (!listen) return
+    this.replication.start()
     const limits = this.config.proxy.limits
     this.server = await listenForClients({
       address: listen,
@@ -118,6 +137,7 @@ export class PgFrontEnd implements FrontEnd {
             database: this.config.cluster.postgres.database,
             auth: this.auth,
             defaultConsistency: this.config.routing.default_consistency,
+            maxStalenessMs: this.config.routing.max_staleness,
             writingFunctions: this.config.routing.writing_functions,
             nodes: () => this.nodes(),
             tls: this.tls,
@@ -146,6 +166,10 @@ export class PgFrontEnd implements FrontEnd {
     this.server = null
   }
 
+  status(): Record<string, unknown> {
+    return { replication: this.replication.status() }
+  }
+
   activeSessions(): number {
     return [...this.sessions].filter((s) => s.busyWithBackend).length
   }
@@ -158,7 +182,13 @@ export class PgFrontEnd implements FrontEnd {
     const primaryRegion = this.cluster().pgPrimary.region
     const region = this.config.proxy.region
     const hasLocal = this.config.cluster.regions[region]?.databases.postgres !== undefined
-    return { primary: this.pool(primaryRegion), localReplica: hasLocal && region !== primaryRegion ? this.pool(region) : null }
+    const localReplica = hasLocal && region !== primaryRegion ? this.pool(region) : null
+    const lag = localReplica ? this.replication.lag(region) : null
+    return {
+      primary: this.pool(primaryRegion),
+      localReplica,
+      replicaLag: { seconds: lag?.seconds ?? null, banned: localReplica !== null && this.replication.banned(region) !== null },
+    }
   }
 
   private pool(region: string): BackendPool {
@@ -173,6 +203,7 @@ export class PgFrontEnd implements FrontEnd {
   async closeAll(reason: string): Promise<void> {
     for (const s of this.sessions) s.close(reason)
     for (const pool of this.pools.values()) pool.close()
+    await this.replication.stop()
     await this.authQuery?.close()
   }
 }

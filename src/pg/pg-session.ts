@@ -27,6 +27,8 @@ export interface PgSessionContext {
   database: string
   auth: ClientAuthConfig
   defaultConsistency: ConsistencyLevel
+  /** routing.max_staleness, for bounded reads without a max_staleness hint. */
+  maxStalenessMs: number
   writingFunctions: readonly string[]
   /** The PostgreSQL primary and this region's replica as the cluster view names them now. */
   nodes(): PgNodes
@@ -47,6 +49,8 @@ export interface PgNodes {
   readonly primary: BackendPool
   /** Null when this region has no PostgreSQL node or its node is the primary. */
   readonly localReplica: BackendPool | null
+  /** The local replica's measured lag (null while unknown) and whether reads must avoid it. */
+  readonly replicaLag: { readonly seconds: number | null; readonly banned: boolean }
 }
 
 /** What a session reports for metrics: routing decisions, statement times, backend failures. */
@@ -156,9 +160,10 @@ export class PgSession {
     this.timer.unref()
   }
 
+  /** Once ready, the handshake deadline gives way to the idle one (none when client_idle_timeout is 0). */
   private armIdleTimer(): void {
     const ms = this.ctx.limits.clientIdleTimeoutMs
-    if (this.phase !== 'ready' || ms <= 0) return
+    if (this.phase !== 'ready') return
     const inTransaction = this.backend !== null && this.pinnedBy === null
     this.setTimer(
       ms,
@@ -502,7 +507,15 @@ export class PgSession {
       sessionConsistency: this.consistency,
       readOnlyTransaction: this.heldBegin?.readOnly ?? false,
       primary: { region: nodes.primary.node.region, healthy: nodes.primary.healthy },
-      localReplica: nodes.localReplica ? { region: nodes.localReplica.node.region, healthy: nodes.localReplica.healthy } : null,
+      localReplica: nodes.localReplica
+        ? {
+            region: nodes.localReplica.node.region,
+            healthy: nodes.localReplica.healthy,
+            lagSeconds: nodes.replicaLag.seconds,
+            banned: nodes.replicaLag.banned,
+          }
+        : null,
+      maxStalenessMs: this.ctx.maxStalenessMs,
     })
     this.ctx.observe.routed(decision, kind)
     this.log.debug({ route: decision.region, target: decision.target, reason: decision.reason }, 'routed')

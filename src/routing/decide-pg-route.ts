@@ -7,6 +7,13 @@ export interface PgNodeView {
   healthy: boolean
 }
 
+export interface PgReplicaView extends PgNodeView {
+  /** How stale a read from it can be (replication monitor), null while unknown. */
+  lagSeconds: number | null
+  /** Reads avoid it: unreachable for several polls, or lagging beyond max_lag_critical. */
+  banned: boolean
+}
+
 export interface PgRouteInput {
   classification: Pick<SqlClassification, 'access' | 'reason' | 'hints'>
   /** The session's level (SET grey.consistency, startup option), or the configured default. */
@@ -15,7 +22,9 @@ export interface PgRouteInput {
   readOnlyTransaction: boolean
   primary: PgNodeView
   /** This region's standby, if it has one. */
-  localReplica: PgNodeView | null
+  localReplica: PgReplicaView | null
+  /** routing.max_staleness: the bound of a bounded read without its own max_staleness hint. */
+  maxStalenessMs: number
 }
 
 export interface PgRouteDecision {
@@ -32,12 +41,16 @@ export type PgRouteReason =
   | 'read on local replica'
   | 'read-only transaction on local replica'
   | 'local replica unhealthy'
+  | 'local replica banned'
   | 'no local replica'
+  | 'bounded read on local replica'
+  | 'replica lag unknown'
+  | 'replica beyond max_staleness'
 
 /**
- * Where a statement (or a held-back transaction's first statement) goes, first version: writes and
- * strong reads to the primary; other reads to the local standby when it is healthy, else the primary.
- * Lag, session tokens and staleness bounds join with the consistency issue.
+ * Where a statement (or a held-back transaction's first statement) goes: writes and strong reads to the primary;
+ * bounded reads to the local standby when its measured lag is inside the bound; other reads to the local standby
+ * when it is healthy and not banned, else the primary. (Session tokens join with the consistency issue.)
  */
 export function decidePgRoute(input: PgRouteInput): PgRouteDecision {
   const { classification, primary, localReplica } = input
@@ -49,6 +62,13 @@ export function decidePgRoute(input: PgRouteInput): PgRouteDecision {
   if (consistency === 'strong') return toPrimary('consistency strong')
   if (localReplica === null) return toPrimary('no local replica')
   if (!localReplica.healthy) return toPrimary('local replica unhealthy')
+  if (localReplica.banned) return toPrimary('local replica banned')
+  if (consistency === 'bounded') {
+    const boundMs = classification.hints.maxStalenessMs ?? input.maxStalenessMs
+    if (localReplica.lagSeconds === null) return toPrimary('replica lag unknown')
+    if (localReplica.lagSeconds * 1000 > boundMs) return toPrimary('replica beyond max_staleness')
+    return { target: 'replica', region: localReplica.region, reason: 'bounded read on local replica' }
+  }
   const reason = input.readOnlyTransaction ? 'read-only transaction on local replica' : 'read on local replica'
   return { target: 'replica', region: localReplica.region, reason }
 }

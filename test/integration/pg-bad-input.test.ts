@@ -213,6 +213,18 @@ t.test('an idle client is disconnected after client_idle_timeout with 57P05', as
   t.match(outcome.errors[0], { severity: 'FATAL', code: '57P05', message: /idle for more than 1000 ms/ })
 })
 
+t.test('without client_idle_timeout, a client quiet for longer than the handshake timeout keeps its connection', async (t) => {
+  const patient = await greyInProcess('eu-west', { GREY_PROXY__LIMITS__HANDSHAKE_TIMEOUT: '300ms' })
+  t.teardown(() => patient.stop())
+  const client = await pgConnect(lab, patient.pg)
+  const errors: Error[] = []
+  client.on('error', (err) => errors.push(err))
+  await new Promise((r) => setTimeout(r, 800))
+  t.same((await client.query('SELECT 8 AS n')).rows, [{ n: 8 }])
+  t.same(errors, [], 'no FATAL arrived while it was quiet')
+  await client.end()
+})
+
 t.test('max_client_connections: the next client gets 53300, the others carry on', async (t) => {
   const small = await greyInProcess('eu-west', { GREY_PROXY__LIMITS__MAX_CLIENT_CONNECTIONS: '2' })
   t.teardown(() => small.stop())

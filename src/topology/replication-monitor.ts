@@ -1,0 +1,212 @@
+// The shell around replica-lag.ts: polls the PostgreSQL primary's WAL position and every standby's replay position
+// at replication.postgres.lag_poll_interval, one short query per node per poll over a connection of its own
+// (node-postgres, max 1 per node), and keeps each standby's lag and ban for routing, /status and metrics.
+import pg from 'pg'
+import type { Logger } from 'pino'
+import { Gauge, type Registry } from 'prom-client'
+import { formatLsn, parseLsn } from './lsn.js'
+import { replicaBans, type BanReason, type ReplicaHealth } from './replica-bans.js'
+import { LsnHistory, replicaLag, type ReplicaLag } from './replica-lag.js'
+
+export interface MonitoredNode {
+  readonly region: string
+  readonly host: string
+  readonly port: number
+}
+
+export interface ReplicationMonitorOptions {
+  readonly nodes: readonly MonitoredNode[]
+  readonly credentials: { readonly user: string; readonly password: string; readonly database: string }
+  /** The region whose PostgreSQL is the primary now (the cluster view's, moved by failover). */
+  readonly primary: () => string
+  readonly pollIntervalMs: number
+  /** proxy.pool.connect_timeout: a remote primary takes several round trips to log in to. */
+  readonly connectTimeoutMs: number
+  readonly maxLagCriticalMs: number
+  readonly registry: Registry
+  readonly log: Logger
+  readonly now?: () => number
+}
+
+export interface ReplicaStatus {
+  readonly region: string
+  readonly replayLsn: string | null
+  readonly lagBytes: number | null
+  readonly lagSeconds: number | null
+  /** The lag is more than lagSeconds: the replica is behind everything the history remembers. */
+  readonly lagAtLeast: boolean
+  readonly banned: BanReason | null
+  readonly error: string | null
+}
+
+export interface ReplicationStatus {
+  readonly primary: { readonly region: string; readonly lsn: string | null; readonly error: string | null }
+  readonly replicas: readonly ReplicaStatus[]
+}
+
+interface NodeState {
+  client: pg.Client | null
+  lsn: bigint | null
+  lag: ReplicaLag | null
+  failures: number
+  error: string | null
+}
+
+export class ReplicationMonitor {
+  readonly #options: ReplicationMonitorOptions
+  readonly #now: () => number
+  readonly #history: LsnHistory
+  readonly #nodes = new Map<string, NodeState>()
+  #historyOf: string | null = null
+  #bans: ReadonlyMap<string, BanReason> = new Map()
+  #timer: NodeJS.Timeout | null = null
+  #polling: Promise<void> | null = null
+
+  constructor(options: ReplicationMonitorOptions) {
+    this.#options = options
+    this.#now = options.now ?? Date.now
+    // Long enough that any lag below max_lag_critical is measured, not only bounded from below.
+    this.#history = new LsnHistory(Math.max(2 * options.maxLagCriticalMs, 60_000))
+    for (const node of options.nodes) this.#nodes.set(node.region, { client: null, lsn: null, lag: null, failures: 0, error: null })
+    const replicas = (): ReplicaStatus[] => this.status().replicas.filter((r) => r.lagSeconds !== null)
+    const source = (): string => options.primary()
+    new Gauge({
+      name: 'grey_replication_lag_seconds',
+      help: 'How stale a read from each PostgreSQL standby can be, from WAL positions (an upper bound within one poll interval).',
+      labelNames: ['source', 'target'],
+      registers: [options.registry],
+      collect() {
+        this.reset()
+        for (const r of replicas()) this.set({ source: source(), target: r.region }, r.lagSeconds!)
+      },
+    })
+    new Gauge({
+      name: 'grey_replication_lag_bytes',
+      help: 'WAL bytes each PostgreSQL standby has still to replay.',
+      labelNames: ['source', 'target'],
+      registers: [options.registry],
+      collect() {
+        this.reset()
+        for (const r of replicas()) this.set({ source: source(), target: r.region }, r.lagBytes!)
+      },
+    })
+  }
+
+  start(): void {
+    if (this.#timer) return
+    // A poll slower than the interval is not stacked on: the next tick after it ends starts the next.
+    const tick = (): void => {
+      this.#polling ??= this.poll().finally(() => (this.#polling = null))
+    }
+    tick()
+    this.#timer = setInterval(tick, this.#options.pollIntervalMs)
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer)
+    this.#timer = null
+    await this.#polling?.catch(() => undefined)
+    await Promise.all([...this.#nodes.values()].map((n) => n.client?.end().catch(() => undefined)))
+    for (const n of this.#nodes.values()) n.client = null
+  }
+
+  /** The replica's lag, or null when it is not known (not polled yet, or unreachable). */
+  lag(region: string): ReplicaLag | null {
+    return this.#nodes.get(region)?.lag ?? null
+  }
+
+  /** Why reads must avoid this replica now, or null. */
+  banned(region: string): BanReason | null {
+    return this.#bans.get(region) ?? null
+  }
+
+  /** One round: the primary first (its position and the time it was read), then every standby against it. */
+  async poll(): Promise<void> {
+    const primary = this.#options.primary()
+    if (this.#historyOf !== primary) {
+      // A new primary is a new timeline: positions from the old one do not compare.
+      this.#history.clear()
+      this.#historyOf = primary
+    }
+    const primaryLsn = await this.#read(primary, 'SELECT pg_current_wal_lsn()::text AS lsn')
+    if (primaryLsn !== null) this.#history.record(primaryLsn, this.#now())
+    const standbys = [...this.#nodes.keys()].filter((r) => r !== primary)
+    await Promise.all(
+      standbys.map(async (region) => {
+        const replay = await this.#read(region, 'SELECT pg_last_wal_replay_lsn()::text AS lsn')
+        const state = this.#nodes.get(region)!
+        state.lag = replay === null ? null : replicaLag(this.#history, replay, this.#now())
+      }),
+    )
+    const health: ReplicaHealth[] = standbys.map((region) => ({ region, ...this.#nodes.get(region)! }))
+    const bans = replicaBans(health, this.#options.maxLagCriticalMs)
+    for (const [region, reason] of bans) {
+      if (this.#bans.get(region) !== reason) this.#options.log.warn({ replica: region, reason }, 'replica banned for reads')
+    }
+    for (const region of this.#bans.keys()) {
+      if (!bans.has(region)) this.#options.log.info({ replica: region }, 'replica ban lifted')
+    }
+    this.#bans = bans
+  }
+
+  status(): ReplicationStatus {
+    const primary = this.#options.primary()
+    const p = this.#nodes.get(primary)
+    return {
+      primary: { region: primary, lsn: p?.lsn == null ? null : formatLsn(p.lsn), error: p?.error ?? null },
+      replicas: [...this.#nodes.entries()]
+        .filter(([region]) => region !== primary)
+        .map(([region, n]) => ({
+          region,
+          replayLsn: n.lsn === null ? null : formatLsn(n.lsn),
+          lagBytes: n.lag === null ? null : Number(n.lag.bytes),
+          lagSeconds: n.lag?.seconds ?? null,
+          lagAtLeast: n.lag?.atLeast ?? false,
+          banned: this.banned(region),
+          error: n.error,
+        })),
+    }
+  }
+
+  async #read(region: string, sql: string): Promise<bigint | null> {
+    const state = this.#nodes.get(region)
+    const node = this.#options.nodes.find((n) => n.region === region)
+    if (!state || !node) return null
+    try {
+      state.client ??= await this.#connect(node)
+      const { rows } = await state.client.query<{ lsn: string | null }>(sql)
+      state.lsn = parseLsn(rows[0]?.lsn)
+      state.failures = 0
+      state.error = state.lsn === null ? `grey: ${region} reports no WAL position (${sql})` : null
+    } catch (err) {
+      state.failures++
+      state.error = `grey: polling PostgreSQL in ${region} failed: ${(err as Error).message}`
+      state.lsn = null
+      if (state.failures === 1) this.#options.log.warn({ node: region, err: (err as Error).message }, 'replication poll failed')
+      const client = state.client
+      state.client = null
+      await client?.end().catch(() => undefined)
+    }
+    return state.lsn
+  }
+
+  async #connect(node: MonitoredNode): Promise<pg.Client> {
+    const client = new pg.Client({
+      host: node.host,
+      port: node.port,
+      ...this.#options.credentials,
+      application_name: 'grey replication monitor',
+      connectionTimeoutMillis: this.#options.connectTimeoutMs,
+      // One position query: a poll interval, or a second for a poll interval shorter than a cross-region round trip.
+      query_timeout: Math.max(this.#options.pollIntervalMs, 1000),
+    })
+    client.on('error', () => undefined)
+    try {
+      await client.connect()
+    } catch (err) {
+      await client.end().catch(() => undefined)
+      throw err
+    }
+    return client
+  }
+}
