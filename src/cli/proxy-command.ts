@@ -99,7 +99,7 @@ export async function proxyCommand(configPath: string): Promise<void> {
   const metrics = createMetrics({ region: config.proxy.region, instance: config.proxy.instance_id, version: GREY_VERSION })
   const clock = new HybridLogicalClock({ maxOffsetMs: config.conflict_resolution.max_clock_offset })
   const frontEnds: FrontEnd[] = []
-  if (config.proxy.listen.pg) frontEnds.push(new PgFrontEnd(config, log.child({ component: 'pg' }), metrics))
+  if (config.proxy.listen.pg) frontEnds.push(new PgFrontEnd(config, log.child({ component: 'pg' }), metrics, clock))
   if (config.proxy.listen.cql) frontEnds.push(new CqlFrontEnd(config, log.child({ component: 'cql' }), metrics, clock))
   const proxy = await startProxy(config, log, frontEnds, metrics, clock)
   const stop = (signal: string): void => {

@@ -11,6 +11,7 @@ import { clusterView, type ClusterView } from '../consensus/cluster-view.js'
 import type { ClientAuthConfig, ClientAuthMethod } from './auth/auth-method.js'
 import { AuthQuery } from './auth/auth-query.js'
 import { makeScramVerifier, parseScramVerifier, ScramVerifierParseError } from './auth/scram-verifier.js'
+import { HybridLogicalClock } from '../clock/hlc.js'
 import { ReplicationMonitor } from '../topology/replication-monitor.js'
 import { BackendPool } from './backend/backend-pool.js'
 import * as msg from './protocol/backend-serializer.js'
@@ -52,6 +53,7 @@ export class PgFrontEnd implements FrontEnd {
     private readonly config: Config,
     private readonly log: Logger,
     metrics: GreyMetrics,
+    private readonly clock: HybridLogicalClock = new HybridLogicalClock({ maxOffsetMs: config.conflict_resolution.max_clock_offset }),
   ) {
     this.auth = clientAuthConfig(config)
     const tls = config.proxy.tls
@@ -138,6 +140,9 @@ export class PgFrontEnd implements FrontEnd {
             auth: this.auth,
             defaultConsistency: this.config.routing.default_consistency,
             maxStalenessMs: this.config.routing.max_staleness,
+            sessionWaitMs: this.config.routing.session_wait,
+            clock: this.clock,
+            noteReplicaApplied: (region, lsn) => this.replication.noteApplied(region, lsn),
             writingFunctions: this.config.routing.writing_functions,
             nodes: () => this.nodes(),
             tls: this.tls,
@@ -179,7 +184,8 @@ export class PgFrontEnd implements FrontEnd {
    * it), and this region's node as the local replica unless it is the primary.
    */
   private nodes(): PgNodes {
-    const primaryRegion = this.cluster().pgPrimary.region
+    const view = this.cluster()
+    const primaryRegion = view.pgPrimary.region
     const region = this.config.proxy.region
     const hasLocal = this.config.cluster.regions[region]?.databases.postgres !== undefined
     const localReplica = hasLocal && region !== primaryRegion ? this.pool(region) : null
@@ -187,7 +193,12 @@ export class PgFrontEnd implements FrontEnd {
     return {
       primary: this.pool(primaryRegion),
       localReplica,
-      replicaLag: { seconds: lag?.seconds ?? null, banned: localReplica !== null && this.replication.banned(region) !== null },
+      replicaLag: {
+        seconds: lag?.seconds ?? null,
+        banned: localReplica !== null && this.replication.banned(region) !== null,
+        appliedLsn: localReplica ? this.replication.appliedLsn(region) : null,
+      },
+      epoch: view.pgPrimary.epoch,
     }
   }
 

@@ -4,7 +4,10 @@ import { TLSSocket, type SecureContext } from 'node:tls'
 import type { Logger } from 'pino'
 import { serialize } from 'pg-protocol/dist/serializer'
 import type { ConsistencyLevel } from '../config/config-schema.js'
+import { HlcRemoteAheadError, type HybridLogicalClock } from '../clock/hlc.js'
+import { EMPTY_TOKEN, formatToken, mergeTokens, parseToken, TokenParseError, type CausalityToken } from '../routing/causality-token.js'
 import { decidePgRoute, type PgRouteDecision } from '../routing/decide-pg-route.js'
+import { parseLsn } from '../topology/lsn.js'
 import { classifySql, type SqlClassification } from '../routing/sql-classifier.js'
 import type { BackendErrorKind } from '../admin/metrics.js'
 import { chooseAuth, isLoopbackAddress, type ClientAuthConfig, type ClientAuthMethod } from './auth/auth-method.js'
@@ -13,9 +16,16 @@ import { verifyMd5Response } from './auth/md5-auth.js'
 import { encodeScramNonce } from './auth/scram-syntax.js'
 import { scramServerMechanisms, startScramServer, stepScramServer, type ScramServerState } from './auth/scram-server.js'
 import { BackendError, cancelBackendQuery, type BackendConnection } from './backend/backend-connection.js'
+import { queryBackend } from './backend/backend-query.js'
 import type { BackendPool } from './backend/backend-pool.js'
 import { BackendMessageType } from './protocol/backend-message-type.js'
-import { parseNoticeFields, readyForQueryStatus, type BackendFrame } from './protocol/backend-scanner.js'
+import {
+  dataRowFirstColumn,
+  FrameAssembler,
+  parseNoticeFields,
+  readyForQueryStatus,
+  type BackendFrame,
+} from './protocol/backend-scanner.js'
 import * as msg from './protocol/backend-serializer.js'
 import { parsePasswordMessage, parseSaslInitialResponse, type FrontendMessage, type RegularMessage } from './protocol/frontend-messages.js'
 import { FrontendParser } from './protocol/frontend-parser.js'
@@ -29,6 +39,12 @@ export interface PgSessionContext {
   defaultConsistency: ConsistencyLevel
   /** routing.max_staleness, for bounded reads without a max_staleness hint. */
   maxStalenessMs: number
+  /** routing.session_wait: how long a session read waits for the local replica to replay its token. */
+  sessionWaitMs: number
+  /** The process's HLC: tokens carry it, and tokens a client brings are merged into it. */
+  clock: HybridLogicalClock
+  /** A session found this position replayed on that replica. */
+  noteReplicaApplied(region: string, lsn: bigint): void
   writingFunctions: readonly string[]
   /** The PostgreSQL primary and this region's replica as the cluster view names them now. */
   nodes(): PgNodes
@@ -49,8 +65,10 @@ export interface PgNodes {
   readonly primary: BackendPool
   /** Null when this region has no PostgreSQL node or its node is the primary. */
   readonly localReplica: BackendPool | null
-  /** The local replica's measured lag (null while unknown) and whether reads must avoid it. */
-  readonly replicaLag: { readonly seconds: number | null; readonly banned: boolean }
+  /** The local replica's measured lag (null while unknown), whether reads must avoid it, the position it has replayed. */
+  readonly replicaLag: { readonly seconds: number | null; readonly banned: boolean; readonly appliedLsn: bigint | null }
+  /** The PostgreSQL failover epoch of `primary`. */
+  readonly epoch: number
 }
 
 /** What a session reports for metrics: routing decisions, statement times, backend failures. */
@@ -67,6 +85,8 @@ interface Swallowed {
 }
 
 const CONSISTENCIES: readonly string[] = ['strong', 'bounded', 'session', 'eventual']
+/** The primary's WAL insert position: at or past the commit record of a transaction that just committed. */
+const COMMIT_POSITION_QUERY = 'SELECT pg_current_wal_insert_lsn()::text'
 
 /** A client message batch that must reach one backend together: up to Sync, or one simple Query. */
 interface Flight {
@@ -106,6 +126,10 @@ export class PgSession {
   private readonly prepared = new Map<string, { raw: Buffer; sql: string }>()
   /** SET statements in force for this session, replayed on every backend it uses. */
   private settings: string[] = []
+  /** What this session has written or been told to wait for (SET grey.after, after= hints); SHOW grey.token. */
+  private token: CausalityToken = EMPTY_TOKEN
+  /** The commit position the last trailer query returned. */
+  private trailerLsn: bigint | null = null
   private readonly log: Logger
 
   constructor(
@@ -488,11 +512,19 @@ export class PgSession {
       this.pinnedBy = pinsNow
       this.log.debug({ reason: pinsNow }, 'session pinned to its backend')
     }
+    // A write (or a COMMIT) on the primary: the commit position comes back in the same round trip, from a query
+    // of Grey's own behind the client's, whose replies the client never sees. Not behind COPY FROM STDIN: the
+    // server would take it for the copy's data.
+    const copies = classes.some((c) => c.statementKinds.includes('CopyStmt'))
+    const commits = kind === 'write' || classes.some((c) => c.transaction?.kind === 'commit')
+    const trailer = target === 'primary' && waitsForReady && commits && !copies
+    if (trailer) out.push(serialize.query(COMMIT_POSITION_QUERY))
     const startedAt = process.hrtime.bigint()
-    const status = await this.relay(backend, Buffer.concat(out), waitsForReady)
+    const status = await this.relay(backend, Buffer.concat(out), waitsForReady, trailer)
     if (status === null) return
     if (status === 'ok-flush') return
     this.ctx.observe.statementDone(kind, target, Number(process.hrtime.bigint() - startedAt) / 1e9)
+    if (status === 'I' && target === 'primary' && commits) await this.advanceToken(backend, trailer)
     this.recordSettings(classes, status)
     if (status === 'I' && !this.pinnedBy) this.releaseBackend()
     else this.relayBetweenStatements(backend)
@@ -501,8 +533,19 @@ export class PgSession {
   /** Picks the backend for a flight that starts outside a transaction; false when none could be had (the client was told). */
   private async routeFlight(classes: SqlClassification[], kind: 'read' | 'write'): Promise<boolean> {
     const classification = classes.find((c) => c.access === 'write') ?? classes[0] ?? this.classify('SELECT')
+    // A statement's after= hint joins the session's token: later reads must not see less than it did.
+    for (const c of classes) {
+      const problem = c.hints.after === undefined ? null : this.adoptToken(c.hints.after)
+      if (problem !== null) {
+        this.heldBegin = null
+        this.socket.write(
+          Buffer.concat([msg.errorResponse({ severity: 'ERROR', code: '22023', message: problem }), msg.readyForQuery('I')]),
+        )
+        return false
+      }
+    }
     const nodes = this.ctx.nodes()
-    const decision = decidePgRoute({
+    let decision = decidePgRoute({
       classification,
       sessionConsistency: this.consistency,
       readOnlyTransaction: this.heldBegin?.readOnly ?? false,
@@ -513,28 +556,41 @@ export class PgSession {
             healthy: nodes.localReplica.healthy,
             lagSeconds: nodes.replicaLag.seconds,
             banned: nodes.replicaLag.banned,
+            appliedLsn: nodes.replicaLag.appliedLsn,
           }
         : null,
       maxStalenessMs: this.ctx.maxStalenessMs,
+      token: this.token.lsn > 0n ? this.token : null,
+      epoch: nodes.epoch,
     })
+    let pool = decision.target === 'primary' ? nodes.primary : (nodes.localReplica ?? nodes.primary)
+    let backend = await this.acquire(pool)
+    if (backend && decision.waitFor) {
+      if (!(await this.awaitReplay(backend, pool, decision.waitFor.lsn))) {
+        if (!backend.isClosed) this.putBack(pool, backend)
+        decision = decision.waitFor.behind
+        pool = nodes.primary
+        backend = await this.acquire(pool)
+      }
+    }
     this.ctx.observe.routed(decision, kind)
     this.log.debug({ route: decision.region, target: decision.target, reason: decision.reason }, 'routed')
-    const pool = decision.target === 'primary' ? nodes.primary : (nodes.localReplica ?? nodes.primary)
+    if (!backend) return false
+    this.backend = backend
+    this.backendPool = pool
+    return true
+  }
+
+  /** The connection this client keeps on `pool` (session pooling), else one from the pool; null when none (the client was told). */
+  private async acquire(pool: BackendPool): Promise<BackendConnection | null> {
     const kept = this.kept.get(pool)
-    if (kept && !kept.isClosed) {
-      this.kept.delete(pool)
-      this.backend = kept
-      this.backendPool = pool
-      return true
-    }
     if (kept) {
       this.kept.delete(pool)
+      if (!kept.isClosed) return kept
       pool.discard(kept)
     }
     try {
-      this.backend = await pool.acquire()
-      this.backendPool = pool
-      return true
+      return await pool.acquire()
     } catch (err) {
       const e = err as BackendError
       this.ctx.observe.backendError(pool.node.region, e.sqlState === '53300' ? 'pool_timeout' : 'connect')
@@ -542,7 +598,35 @@ export class PgSession {
       this.socket.write(
         Buffer.concat([msg.errorResponse({ severity: 'ERROR', code: e.sqlState ?? '08006', message: e.message }), msg.readyForQuery('I')]),
       )
-      return false
+      return null
+    }
+  }
+
+  /** A connection taken but not used: kept by session pooling, else back to its pool. */
+  private putBack(pool: BackendPool, backend: BackendConnection): void {
+    if (this.ctx.poolMode === 'session') this.kept.set(pool, backend)
+    else pool.release(backend)
+  }
+
+  /**
+   * Session reads: asks the replica how far it has replayed until it reaches `lsn` (true) or routing.session_wait
+   * runs out (false). Each ask is one local round trip; what it learns is shared with the other sessions.
+   */
+  private async awaitReplay(backend: BackendConnection, pool: BackendPool, lsn: bigint): Promise<boolean> {
+    const deadline = Date.now() + this.ctx.sessionWaitMs
+    for (;;) {
+      let replayed: bigint | null
+      try {
+        const r = await queryBackend(backend, 'SELECT pg_last_wal_replay_lsn()::text')
+        replayed = r.error === null ? parseLsn(r.rows[0]) : null
+      } catch {
+        pool.discard(backend)
+        return false
+      }
+      if (replayed !== null) this.ctx.noteReplicaApplied(pool.node.region, replayed)
+      if (replayed !== null && replayed >= lsn) return true
+      if (replayed === null || Date.now() >= deadline) return false
+      await new Promise((resolve) => setTimeout(resolve, 2))
     }
   }
 
@@ -602,6 +686,7 @@ export class PgSession {
     const s = c.greySetting!
     const ready = msg.readyForQuery(this.transactionStatus())
     if (s.problem) return Buffer.concat([msg.errorResponse({ severity: 'ERROR', code: '22023', message: s.problem }), ready])
+    if (s.name === 'grey.token' || s.name === 'grey.after') return Buffer.concat([this.tokenSettingReply(s.action, s.value), ready])
     if (s.name !== 'grey.consistency') {
       return Buffer.concat([
         msg.errorResponse({ severity: 'ERROR', code: '0A000', message: `grey: ${s.name} is not available yet in this version of Grey` }),
@@ -623,6 +708,51 @@ export class PgSession {
           ready,
         ])
     }
+  }
+
+  /**
+   * After a transaction that may have written committed on the primary: the session's token moves to the commit
+   * position (from the trailer query, or — after COPY — from one more query) and the HLC's time now.
+   */
+  private async advanceToken(backend: BackendConnection, fromTrailer: boolean): Promise<void> {
+    let lsn = fromTrailer ? this.trailerLsn : null
+    if (!fromTrailer && !backend.isClosed) {
+      const r = await queryBackend(backend, COMMIT_POSITION_QUERY).catch(() => null)
+      lsn = r?.error === null ? parseLsn(r.rows[0]) : null
+    }
+    this.trailerLsn = null
+    if (lsn === null) {
+      this.log.warn('the commit position of a write could not be read; the session token did not advance')
+      return
+    }
+    this.token = mergeTokens(this.token, { epoch: this.ctx.nodes().epoch, lsn, hlc: this.ctx.clock.now() })
+  }
+
+  /** SHOW grey.token / grey.after print the session's token; SET grey.after merges one in; RESET grey.after forgets it. */
+  private tokenSettingReply(action: 'set' | 'reset' | 'show', value: string | undefined): Buffer {
+    if (action === 'show') {
+      return Buffer.concat([
+        msg.rowDescription([{ name: 'grey.token', typeOid: 25, typeSize: -1 }]),
+        msg.dataRow([formatToken(this.token)]),
+        msg.commandComplete('SHOW'),
+      ])
+    }
+    if (action === 'reset') {
+      this.token = EMPTY_TOKEN
+      return msg.commandComplete('RESET')
+    }
+    const problem = this.adoptToken(value ?? '')
+    return problem === null ? msg.commandComplete('SET') : msg.errorResponse({ severity: 'ERROR', code: '22023', message: problem })
+  }
+
+  /** Merges a token a client brought into the session's and the HLC; a sentence when it cannot be used. */
+  private adoptToken(text: string): string | null {
+    const token = parseToken(text)
+    if (token instanceof TokenParseError) return token.message
+    const merged = this.ctx.clock.update(token.hlc)
+    if (merged instanceof HlcRemoteAheadError) return `grey: the token's clock is from the future: ${merged.message}`
+    this.token = mergeTokens(this.token, token)
+    return null
   }
 
   /** A session-level SET that succeeded outside a transaction becomes part of the session. */
@@ -650,8 +780,16 @@ export class PgSession {
    * Flush-ended batch, until the bytes went out). Returns the transaction status, or null when the
    * backend was lost (the client has been told).
    */
-  private relay(backend: BackendConnection, bytes: Buffer, waitsForReady: boolean): Promise<'I' | 'T' | 'E' | 'ok-flush' | null> {
+  private relay(
+    backend: BackendConnection,
+    bytes: Buffer,
+    waitsForReady: boolean,
+    trailer = false,
+  ): Promise<'I' | 'T' | 'E' | 'ok-flush' | null> {
     return new Promise((resolve) => {
+      /** Once the client's ReadyForQuery went out, the frames answer the trailer query: its status waits here. */
+      let clientStatus: 'I' | 'T' | 'E' | null = null
+      const assembler = new FrameAssembler()
       const socket = this.socket
       // Consecutive frames of one backend chunk go out as one write (STYLE §8): the run [runStart, runEnd) of runBuffer.
       let runBuffer: Buffer | null = null
@@ -665,6 +803,19 @@ export class PgSession {
       /** The parts of a failed injected simple query's ErrorResponse, turned into a warning for the client. */
       let injectedError: Buffer[] | null = null
       backend.onFrame = (frame: BackendFrame) => {
+        if (clientStatus !== null) {
+          if (frame.type === BackendMessageType.DataRow) {
+            const whole = assembler.push(frame)
+            if (whole) this.trailerLsn = parseLsn(dataRowFirstColumn(whole))
+          } else if (frame.type === BackendMessageType.ReadyForQuery && frame.tail) {
+            this.relayBetweenStatements(backend)
+            backend.onClose = null
+            resolve(clientStatus)
+          } else if (frame.type === BackendMessageType.NotificationResponse || frame.type === BackendMessageType.NoticeResponse) {
+            this.socket.write(frame.buffer.subarray(frame.offset, frame.offset + frame.length))
+          }
+          return
+        }
         const expected = this.swallow[0]
         if (injectedError) {
           injectedError.push(Buffer.from(frame.buffer.subarray(frame.offset, frame.offset + frame.length)))
@@ -702,6 +853,11 @@ export class PgSession {
         if (frame.type === BackendMessageType.ErrorResponse) errorForwarded = true
         if (frame.type === BackendMessageType.ReadyForQuery && frame.tail && frame.head) {
           flush()
+          if (trailer) {
+            this.trailerLsn = null
+            clientStatus = readyForQueryStatus(frame)
+            return
+          }
           // Frames after it in this chunk (a notification) must not be lost before the session decides what to keep.
           this.relayBetweenStatements(backend)
           backend.onClose = null
@@ -711,6 +867,8 @@ export class PgSession {
       backend.onChunkEnd = flush
       backend.onClose = (err) => {
         flush()
+        // Lost while answering the trailer: the client's statement is done; it hears of the loss on its next one.
+        if (clientStatus !== null) return resolve(clientStatus)
         this.backendLost(backend, err, errorForwarded)
         resolve(null)
       }

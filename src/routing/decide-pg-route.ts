@@ -12,6 +12,8 @@ export interface PgReplicaView extends PgNodeView {
   lagSeconds: number | null
   /** Reads avoid it: unreachable for several polls, or lagging beyond max_lag_critical. */
   banned: boolean
+  /** The highest replay position known to be applied there (the monitor's poll or a session's check), null if none. */
+  appliedLsn: bigint | null
 }
 
 export interface PgRouteInput {
@@ -25,6 +27,10 @@ export interface PgRouteInput {
   localReplica: PgReplicaView | null
   /** routing.max_staleness: the bound of a bounded read without its own max_staleness hint. */
   maxStalenessMs: number
+  /** The session's causality token merged with the statement's after= hint; null when there is nothing to wait for. */
+  token: { readonly epoch: number; readonly lsn: bigint } | null
+  /** The PostgreSQL failover epoch now. */
+  epoch: number
 }
 
 export interface PgRouteDecision {
@@ -32,6 +38,11 @@ export interface PgRouteDecision {
   region: string
   /** Bounded set of reasons: the label of grey_query_routing_total and the debug log's words. */
   reason: PgRouteReason
+  /**
+   * Session reads only: the replica serves the read once it has replayed this position, waiting up to
+   * routing.session_wait; otherwise `behind` says where the read goes instead.
+   */
+  waitFor?: { readonly lsn: bigint; readonly behind: PgRouteDecision }
 }
 
 export type PgRouteReason =
@@ -46,6 +57,10 @@ export type PgRouteReason =
   | 'bounded read on local replica'
   | 'replica lag unknown'
   | 'replica beyond max_staleness'
+  | 'replica has the session token'
+  | 'replica caught up with the session token'
+  | 'replica behind the session token'
+  | 'token from another epoch'
 
 /**
  * Where a statement (or a held-back transaction's first statement) goes: writes and strong reads to the primary;
@@ -55,8 +70,10 @@ export type PgRouteReason =
 export function decidePgRoute(input: PgRouteInput): PgRouteDecision {
   const { classification, primary, localReplica } = input
   const toPrimary = (reason: PgRouteReason): PgRouteDecision => ({ target: 'primary', region: primary.region, reason })
-  const consistency =
-    classification.hints.consistency ?? (classification.hints.maxStalenessMs !== undefined ? 'bounded' : input.sessionConsistency)
+  const hints = classification.hints
+  // A statement that names a token asks at least for session consistency; max_staleness asks for bounded.
+  const consistency: ConsistencyLevel =
+    hints.consistency ?? (hints.maxStalenessMs !== undefined ? 'bounded' : hints.after !== undefined ? 'session' : input.sessionConsistency)
   if (classification.access === 'write' && !input.readOnlyTransaction) return toPrimary('write')
   if (classification.hints.route === 'primary') return toPrimary('hint route=primary')
   if (consistency === 'strong') return toPrimary('consistency strong')
@@ -68,6 +85,18 @@ export function decidePgRoute(input: PgRouteInput): PgRouteDecision {
     if (localReplica.lagSeconds === null) return toPrimary('replica lag unknown')
     if (localReplica.lagSeconds * 1000 > boundMs) return toPrimary('replica beyond max_staleness')
     return { target: 'replica', region: localReplica.region, reason: 'bounded read on local replica' }
+  }
+  const token = input.token
+  if (consistency === 'session' && token !== null && token.lsn > 0n) {
+    if (token.epoch !== input.epoch) return toPrimary('token from another epoch')
+    if (localReplica.appliedLsn !== null && localReplica.appliedLsn >= token.lsn)
+      return { target: 'replica', region: localReplica.region, reason: 'replica has the session token' }
+    return {
+      target: 'replica',
+      region: localReplica.region,
+      reason: 'replica caught up with the session token',
+      waitFor: { lsn: token.lsn, behind: toPrimary('replica behind the session token') },
+    }
   }
   const reason = input.readOnlyTransaction ? 'read-only transaction on local replica' : 'read on local replica'
   return { target: 'replica', region: localReplica.region, reason }

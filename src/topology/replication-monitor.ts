@@ -47,6 +47,8 @@ export interface ReplicationStatus {
 interface NodeState {
   client: pg.Client | null
   lsn: bigint | null
+  /** The highest replay position a session saw there since the last poll (it checks before serving a session read). */
+  noted: bigint | null
   lag: ReplicaLag | null
   failures: number
   error: string | null
@@ -67,7 +69,8 @@ export class ReplicationMonitor {
     this.#now = options.now ?? Date.now
     // Long enough that any lag below max_lag_critical is measured, not only bounded from below.
     this.#history = new LsnHistory(Math.max(2 * options.maxLagCriticalMs, 60_000))
-    for (const node of options.nodes) this.#nodes.set(node.region, { client: null, lsn: null, lag: null, failures: 0, error: null })
+    for (const node of options.nodes)
+      this.#nodes.set(node.region, { client: null, lsn: null, noted: null, lag: null, failures: 0, error: null })
     const replicas = (): ReplicaStatus[] => this.status().replicas.filter((r) => r.lagSeconds !== null)
     const source = (): string => options.primary()
     new Gauge({
@@ -115,6 +118,20 @@ export class ReplicationMonitor {
     return this.#nodes.get(region)?.lag ?? null
   }
 
+  /** The highest position known to be replayed on this replica (the last poll or a session's own check). */
+  appliedLsn(region: string): bigint | null {
+    const n = this.#nodes.get(region)
+    if (!n) return null
+    if (n.lsn === null) return n.noted
+    return n.noted === null || n.lsn > n.noted ? n.lsn : n.noted
+  }
+
+  /** A session found `lsn` replayed on `region`: later sessions need not ask again for anything up to it. */
+  noteApplied(region: string, lsn: bigint): void {
+    const n = this.#nodes.get(region)
+    if (n && (n.noted === null || lsn > n.noted)) n.noted = lsn
+  }
+
   /** Why reads must avoid this replica now, or null. */
   banned(region: string): BanReason | null {
     return this.#bans.get(region) ?? null
@@ -126,6 +143,7 @@ export class ReplicationMonitor {
     if (this.#historyOf !== primary) {
       // A new primary is a new timeline: positions from the old one do not compare.
       this.#history.clear()
+      for (const n of this.#nodes.values()) n.noted = null
       this.#historyOf = primary
     }
     const primaryLsn = await this.#read(primary, 'SELECT pg_current_wal_lsn()::text AS lsn')

@@ -6,8 +6,10 @@ const base: PgRouteInput = {
   sessionConsistency: 'session',
   readOnlyTransaction: false,
   primary: { region: 'us-east', healthy: true },
-  localReplica: { region: 'eu-west', healthy: true, lagSeconds: 0.5, banned: false },
+  localReplica: { region: 'eu-west', healthy: true, lagSeconds: 0.5, banned: false, appliedLsn: 1000n },
   maxStalenessMs: 5000,
+  token: null,
+  epoch: 2,
 }
 const replica = base.localReplica!
 const bounded = (maxStalenessMs?: number): Partial<PgRouteInput> => ({
@@ -52,6 +54,19 @@ const cases: Array<[string, Partial<PgRouteInput>, string, string]> = [
     'eu-west',
     'read on local replica',
   ],
+  ['session: a token the replica has replayed', { token: { epoch: 2, lsn: 1000n } }, 'eu-west', 'replica has the session token'],
+  ['session: a token from another epoch → primary', { token: { epoch: 1, lsn: 10n } }, 'us-east', 'token from another epoch'],
+  ['eventual ignores the token', { sessionConsistency: 'eventual', token: { epoch: 2, lsn: 5000n } }, 'eu-west', 'read on local replica'],
+  [
+    'an after= hint makes an eventual session wait for its token',
+    {
+      sessionConsistency: 'eventual',
+      token: { epoch: 2, lsn: 5000n },
+      classification: { ...base.classification, hints: { after: 'g1…', problems: [] } },
+    },
+    'eu-west',
+    'replica caught up with the session token',
+  ],
   ['a banned replica → primary', { localReplica: { ...replica, banned: true } }, 'us-east', 'local replica banned'],
   [
     'route=primary hint',
@@ -74,3 +89,14 @@ for (const [name, change, region, reason] of cases) {
   t.same({ region: d.region, reason: d.reason }, { region, reason }, name)
   t.equal(d.target, region === 'us-east' ? 'primary' : 'replica')
 }
+
+t.test('a session token the replica has not replayed: the replica once it catches up, else the primary', async (t) => {
+  for (const appliedLsn of [999n, null]) {
+    const d = decidePgRoute({ ...base, localReplica: { ...replica, appliedLsn }, token: { epoch: 2, lsn: 1000n } })
+    t.match(d, { target: 'replica', region: 'eu-west', reason: 'replica caught up with the session token' })
+    t.same(d.waitFor, { lsn: 1000n, behind: { target: 'primary', region: 'us-east', reason: 'replica behind the session token' } })
+  }
+  t.notOk(decidePgRoute({ ...base, token: { epoch: 2, lsn: 1000n } }).waitFor, 'no wait when it has it')
+  t.equal(decidePgRoute({ ...base, token: { epoch: 2, lsn: 5000n }, localReplica: null }).reason, 'no local replica')
+  t.equal(decidePgRoute({ ...base, token: { epoch: 2, lsn: 5000n }, sessionConsistency: 'strong' }).reason, 'consistency strong')
+})

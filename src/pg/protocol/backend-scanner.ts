@@ -347,3 +347,29 @@ export function parseAuthenticationRequest(frame: BackendFrame): AuthenticationR
   reader.expectEnd()
   return request
 }
+
+/** The first column of a DataRow as text; null for SQL NULL (Grey's own one-column queries). */
+export function dataRowFirstColumn(frame: BackendFrame): string | null {
+  const reader = body(frame, 'DataRow', BackendMessageType.DataRow)
+  if (reader.int16() < 1) throw new ProtocolError('DataRow message has no columns')
+  const length = reader.int32()
+  return length < 0 ? null : reader.bytes(length).toString('utf8')
+}
+
+/**
+ * Joins the pieces of frames that arrive split across chunks: whole frames pass through untouched, a split one
+ * comes out once its last piece arrives. For the few frames Grey decodes itself (its own queries' replies).
+ */
+export class FrameAssembler {
+  #parts: Buffer[] = []
+
+  push(frame: BackendFrame): BackendFrame | null {
+    if (frame.head && frame.tail) return frame
+    if (frame.head) this.#parts = []
+    this.#parts.push(Buffer.from(frame.buffer.subarray(frame.offset, frame.offset + frame.length)))
+    if (!frame.tail) return null
+    const buffer = Buffer.concat(this.#parts)
+    this.#parts = []
+    return { type: frame.type, buffer, offset: 0, length: buffer.length, frameLength: buffer.length, head: true, tail: true }
+  }
+}
