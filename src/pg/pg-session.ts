@@ -512,19 +512,20 @@ export class PgSession {
       this.pinnedBy = pinsNow
       this.log.debug({ reason: pinsNow }, 'session pinned to its backend')
     }
-    // A write (or a COMMIT) on the primary: the commit position comes back in the same round trip, from a query
-    // of Grey's own behind the client's, whose replies the client never sees. Not behind COPY FROM STDIN: the
-    // server would take it for the copy's data.
+    // On the primary, the position after the flight comes back in the same round trip, from a query of Grey's own
+    // behind the client's whose replies the client never sees: after a write it covers the commit (read-your-writes),
+    // after a read what was read (monotonic reads, once the session is back on a replica). Not behind COPY: the
+    // server would take it for the copy's data; a COPY that wrote asks once more afterwards.
     const copies = classes.some((c) => c.statementKinds.includes('CopyStmt'))
     const commits = kind === 'write' || classes.some((c) => c.transaction?.kind === 'commit')
-    const trailer = target === 'primary' && waitsForReady && commits && !copies
+    const trailer = target === 'primary' && waitsForReady && !copies
     if (trailer) out.push(serialize.query(COMMIT_POSITION_QUERY))
     const startedAt = process.hrtime.bigint()
     const status = await this.relay(backend, Buffer.concat(out), waitsForReady, trailer)
     if (status === null) return
     if (status === 'ok-flush') return
     this.ctx.observe.statementDone(kind, target, Number(process.hrtime.bigint() - startedAt) / 1e9)
-    if (status === 'I' && target === 'primary' && commits) await this.advanceToken(backend, trailer)
+    if (status === 'I' && target === 'primary' && (trailer || commits)) await this.advanceToken(backend, trailer)
     this.recordSettings(classes, status)
     if (status === 'I' && !this.pinnedBy) this.releaseBackend()
     else this.relayBetweenStatements(backend)
@@ -711,8 +712,8 @@ export class PgSession {
   }
 
   /**
-   * After a transaction that may have written committed on the primary: the session's token moves to the commit
-   * position (from the trailer query, or — after COPY — from one more query) and the HLC's time now.
+   * After a flight on the primary outside a transaction: the session's token moves to the primary's position (from
+   * the trailer query, or — after a COPY that wrote — from one more query) and the HLC's time now.
    */
   private async advanceToken(backend: BackendConnection, fromTrailer: boolean): Promise<void> {
     let lsn = fromTrailer ? this.trailerLsn : null
