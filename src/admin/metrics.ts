@@ -19,6 +19,8 @@ export interface GreyMetrics {
   /** grey_statement_duration_seconds: from the client's statement to the backend's last reply. */
   statementSeconds: Histogram<'protocol' | 'kind' | 'target'>
   backendErrors: Counter<'protocol' | 'region' | 'kind'>
+  /** grey_stale_reads_total: reads served with the stale flag (a WARNING notice / a CQL warning), by serving region. */
+  staleReads: Counter<'protocol' | 'region'>
   /** Registers a pool for grey_connection_pool_active / _max. */
   watchPool(pool: PoolGauge): void
 }
@@ -67,6 +69,12 @@ export function createMetrics(info: { region: string; instance: string; version:
       name: 'grey_backend_errors_total',
       help: 'Backend failures seen by clients: connect, lost (mid-statement), pool_timeout, statement (an error the server returned).',
       labelNames: ['protocol', 'region', 'kind'],
+      registers: [registry],
+    }),
+    staleReads: new Counter({
+      name: 'grey_stale_reads_total',
+      help: 'Reads served with the stale flag: from a replica lagging beyond max_lag_warning, or while the primary is out of reach.',
+      labelNames: ['protocol', 'region'],
       registers: [registry],
     }),
     watchPool: (pool) => void pools.push(pool),

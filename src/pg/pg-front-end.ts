@@ -97,6 +97,7 @@ export class PgFrontEnd implements FrontEnd {
     this.observe = {
       routed: (d, kind) => metrics.routing.inc({ protocol: 'pg', kind, target: d.target, region: d.region, reason: d.reason }),
       statementDone: (kind, target, seconds) => metrics.statementSeconds.observe({ protocol: 'pg', kind, target }, seconds),
+      staleRead: (region) => metrics.staleReads.inc({ protocol: 'pg', region }),
       backendError: (region, kind) => metrics.backendErrors.inc({ protocol: 'pg', region, kind }),
     }
     const query = config.proxy.auth.auth_query
@@ -141,6 +142,7 @@ export class PgFrontEnd implements FrontEnd {
             defaultConsistency: this.config.routing.default_consistency,
             maxStalenessMs: this.config.routing.max_staleness,
             sessionWaitMs: this.config.routing.session_wait,
+            rules: () => this.cluster().rules.rules,
             clock: this.clock,
             noteReplicaApplied: (region, lsn) => this.replication.noteApplied(region, lsn),
             writingFunctions: this.config.routing.writing_functions,
@@ -199,7 +201,24 @@ export class PgFrontEnd implements FrontEnd {
         appliedLsn: localReplica ? this.replication.appliedLsn(region) : null,
       },
       epoch: view.pgPrimary.epoch,
+      staleBecause: localReplica ? this.staleBecause(region) : null,
     }
+  }
+
+  /** The stale flag's sentence for reads from this region's standby, or null while it keeps up. */
+  private staleBecause(region: string): string | null {
+    const lag = this.replication.lag(region)
+    const warningMs = this.config.replication.postgres.max_lag_warning
+    if (lag !== null && (lag.atLeast || lag.seconds * 1000 > warningMs)) {
+      return (
+        `grey: stale read: the ${region} standby is ${lag.atLeast ? 'more than ' : ''}${lag.seconds.toFixed(1)} s behind the primary ` +
+        `(replication.postgres.max_lag_warning is ${warningMs / 1000} s); ask for consistency=strong or a max_staleness to avoid it`
+      )
+    }
+    if (this.replication.primaryUnreachable()) {
+      return `grey: stale read: the ${region} standby served it while the PostgreSQL primary cannot be reached from here, so its lag is unknown`
+    }
+    return null
   }
 
   private pool(region: string): BackendPool {

@@ -3,7 +3,8 @@ import type { Socket } from 'node:net'
 import { TLSSocket, type SecureContext } from 'node:tls'
 import type { Logger } from 'pino'
 import { serialize } from 'pg-protocol/dist/serializer'
-import type { ConsistencyLevel } from '../config/config-schema.js'
+import type { ConsistencyLevel, RoutingRule } from '../config/config-schema.js'
+import { matchRoutingRule } from '../routing/match-routing-rule.js'
 import { HlcRemoteAheadError, type HybridLogicalClock } from '../clock/hlc.js'
 import { EMPTY_TOKEN, formatToken, mergeTokens, parseToken, TokenParseError, type CausalityToken } from '../routing/causality-token.js'
 import { decidePgRoute, type PgRouteDecision } from '../routing/decide-pg-route.js'
@@ -39,6 +40,8 @@ export interface PgSessionContext {
   defaultConsistency: ConsistencyLevel
   /** routing.max_staleness, for bounded reads without a max_staleness hint. */
   maxStalenessMs: number
+  /** The routing rules in force (the cluster view's: configured, or replaced through the Raft log). */
+  rules(): readonly RoutingRule[]
   /** routing.session_wait: how long a session read waits for the local replica to replay its token. */
   sessionWaitMs: number
   /** The process's HLC: tokens carry it, and tokens a client brings are merged into it. */
@@ -69,12 +72,16 @@ export interface PgNodes {
   readonly replicaLag: { readonly seconds: number | null; readonly banned: boolean; readonly appliedLsn: bigint | null }
   /** The PostgreSQL failover epoch of `primary`. */
   readonly epoch: number
+  /** Why a read from the local replica may be stale now (lag beyond max_lag_warning, the primary out of reach), or null. */
+  readonly staleBecause: string | null
 }
 
 /** What a session reports for metrics: routing decisions, statement times, backend failures. */
 export interface PgSessionObserver {
   routed(decision: PgRouteDecision, kind: 'read' | 'write'): void
   statementDone(kind: 'read' | 'write', target: 'primary' | 'replica', seconds: number): void
+  /** A read served with the stale flag. */
+  staleRead(region: string): void
   backendError(region: string, kind: BackendErrorKind): void
 }
 
@@ -107,7 +114,10 @@ export class PgSession {
   private user = ''
   private scram: ScramServerState | null = null
   private md5: { salt: Buffer; check: (response: string) => boolean } | null = null
-  private consistency: ConsistencyLevel
+  /** The session's own level (SET grey.consistency, the startup option); null leaves it to the rules and the default. */
+  private consistency: ConsistencyLevel | null = null
+  /** From the startup packet, for routing rules that match application_name. */
+  private applicationName = ''
   /** A held-back BEGIN: sent with the next statement, so that statement decides the route. */
   private heldBegin: { sql: string; readOnly: boolean } | null = null
   private backend: BackendConnection | null = null
@@ -130,6 +140,10 @@ export class PgSession {
   private token: CausalityToken = EMPTY_TOKEN
   /** The commit position the last trailer query returned. */
   private trailerLsn: bigint | null = null
+  /** The client has its ReadyForQuery; the trailer's replies are still due. */
+  private trailerPending = false
+  /** Ends the relay in progress without its ReadyForQuery (the client left while the trailer was due). */
+  private abandonRelay: (() => void) | null = null
   private readonly log: Logger
 
   constructor(
@@ -137,7 +151,6 @@ export class PgSession {
     private readonly ctx: PgSessionContext,
     private readonly onEnd: (session: PgSession) => void,
   ) {
-    this.consistency = ctx.defaultConsistency
     this.parser = new FrontendParser({ phase: 'startup', maxMessageLength: ctx.limits.maxMessageSize })
     this.setTimer(
       ctx.limits.handshakeTimeoutMs,
@@ -278,6 +291,7 @@ export class PgSession {
           }
           this.consistency = fromOptions as ConsistencyLevel
         }
+        this.applicationName = params.get('application_name') ?? ''
         this.phase = 'auth'
         void this.beginAuth()
         return
@@ -459,15 +473,14 @@ export class PgSession {
   private async runFlight(flight: Flight): Promise<void> {
     const simple = flight.messages.length === 1 && flight.messages[0]?.type === 'Query' ? flight.sql[0] : undefined
     if (simple !== undefined && this.answerLocally(simple)) return
-    const classes = flight.sql.map((s) => this.classify(s))
+    const texts = [...flight.sql]
     for (const m of flight.messages) {
-      if (m.type === 'Bind') {
-        const known = this.prepared.get(m.statement)
-        if (known) classes.push(this.classify(known.sql))
-      }
+      const known = m.type === 'Bind' ? this.prepared.get(m.statement) : undefined
+      if (known) texts.push(known.sql)
     }
+    const classes = texts.map((s) => this.classify(s))
     const kind = classes.some((c) => c.access === 'write') ? 'write' : 'read'
-    if (!this.backend && !(await this.routeFlight(classes, kind))) return
+    if (!this.backend && !(await this.routeFlight(classes, kind, texts.join('; ')))) return
     const backend = this.backend!
     const target = this.backendPool === this.ctx.nodes().primary ? 'primary' : 'replica'
     const out: Buffer[] = []
@@ -520,6 +533,12 @@ export class PgSession {
     const commits = kind === 'write' || classes.some((c) => c.transaction?.kind === 'commit')
     const trailer = target === 'primary' && waitsForReady && !copies
     if (trailer) out.push(serialize.query(COMMIT_POSITION_QUERY))
+    // The stale flag: a WARNING ahead of the results of a read its replica may serve stale.
+    const stale = target === 'replica' ? this.ctx.nodes().staleBecause : null
+    if (stale !== null) {
+      this.socket.write(msg.noticeResponse({ severity: 'WARNING', code: '01000', message: stale }))
+      this.ctx.observe.staleRead(this.backendPool!.node.region)
+    }
     const startedAt = process.hrtime.bigint()
     const status = await this.relay(backend, Buffer.concat(out), waitsForReady, trailer)
     if (status === null) return
@@ -532,7 +551,7 @@ export class PgSession {
   }
 
   /** Picks the backend for a flight that starts outside a transaction; false when none could be had (the client was told). */
-  private async routeFlight(classes: SqlClassification[], kind: 'read' | 'write'): Promise<boolean> {
+  private async routeFlight(classes: SqlClassification[], kind: 'read' | 'write', statement: string): Promise<boolean> {
     const classification = classes.find((c) => c.access === 'write') ?? classes[0] ?? this.classify('SELECT')
     // A statement's after= hint joins the session's token: later reads must not see less than it did.
     for (const c of classes) {
@@ -546,9 +565,20 @@ export class PgSession {
       }
     }
     const nodes = this.ctx.nodes()
+    // Configured rules rank below the session's own setting.
+    const rule =
+      this.consistency === null
+        ? matchRoutingRule(this.ctx.rules(), {
+            tables: classes.flatMap((c) => c.tables),
+            statement,
+            user: this.user,
+            applicationName: this.applicationName,
+            keyspace: null,
+          })
+        : null
     let decision = decidePgRoute({
       classification,
-      sessionConsistency: this.consistency,
+      sessionConsistency: this.consistency ?? rule?.consistency ?? this.ctx.defaultConsistency,
       readOnlyTransaction: this.heldBegin?.readOnly ?? false,
       primary: { region: nodes.primary.node.region, healthy: nodes.primary.healthy },
       localReplica: nodes.localReplica
@@ -560,7 +590,7 @@ export class PgSession {
             appliedLsn: nodes.replicaLag.appliedLsn,
           }
         : null,
-      maxStalenessMs: this.ctx.maxStalenessMs,
+      maxStalenessMs: rule?.maxStalenessMs ?? this.ctx.maxStalenessMs,
       token: this.token.lsn > 0n ? this.token : null,
       epoch: nodes.epoch,
     })
@@ -575,7 +605,7 @@ export class PgSession {
       }
     }
     this.ctx.observe.routed(decision, kind)
-    this.log.debug({ route: decision.region, target: decision.target, reason: decision.reason }, 'routed')
+    this.log.debug({ route: decision.region, target: decision.target, reason: decision.reason, rule: rule?.rule }, 'routed')
     if (!backend) return false
     this.backend = backend
     this.backendPool = pool
@@ -696,15 +726,15 @@ export class PgSession {
     }
     switch (s.action) {
       case 'set':
-        this.consistency = (s.value ?? this.ctx.defaultConsistency) as ConsistencyLevel
+        this.consistency = (s.value ?? null) as ConsistencyLevel | null
         return Buffer.concat([msg.commandComplete('SET'), ready])
       case 'reset':
-        this.consistency = this.ctx.defaultConsistency
+        this.consistency = null
         return Buffer.concat([msg.commandComplete('RESET'), ready])
       case 'show':
         return Buffer.concat([
           msg.rowDescription([{ name: s.name, typeOid: 25, typeSize: -1 }]),
-          msg.dataRow([this.consistency]),
+          msg.dataRow([this.consistency ?? this.ctx.defaultConsistency]),
           msg.commandComplete('SHOW'),
           ready,
         ])
@@ -791,6 +821,7 @@ export class PgSession {
       /** Once the client's ReadyForQuery went out, the frames answer the trailer query: its status waits here. */
       let clientStatus: 'I' | 'T' | 'E' | null = null
       const assembler = new FrameAssembler()
+      this.abandonRelay = () => resolve(null)
       const socket = this.socket
       // Consecutive frames of one backend chunk go out as one write (STYLE §8): the run [runStart, runEnd) of runBuffer.
       let runBuffer: Buffer | null = null
@@ -811,6 +842,8 @@ export class PgSession {
           } else if (frame.type === BackendMessageType.ReadyForQuery && frame.tail) {
             this.relayBetweenStatements(backend)
             backend.onClose = null
+            this.trailerPending = false
+            this.abandonRelay = null
             resolve(clientStatus)
           } else if (frame.type === BackendMessageType.NotificationResponse || frame.type === BackendMessageType.NoticeResponse) {
             this.socket.write(frame.buffer.subarray(frame.offset, frame.offset + frame.length))
@@ -857,6 +890,7 @@ export class PgSession {
           if (trailer) {
             this.trailerLsn = null
             clientStatus = readyForQueryStatus(frame)
+            this.trailerPending = true
             return
           }
           // Frames after it in this chunk (a notification) must not be lost before the session decides what to keep.
@@ -869,7 +903,10 @@ export class PgSession {
       backend.onClose = (err) => {
         flush()
         // Lost while answering the trailer: the client's statement is done; it hears of the loss on its next one.
-        if (clientStatus !== null) return resolve(clientStatus)
+        if (clientStatus !== null) {
+          this.trailerPending = false
+          return resolve(clientStatus)
+        }
         this.backendLost(backend, err, errorForwarded)
         resolve(null)
       }
@@ -943,8 +980,12 @@ export class PgSession {
     if (this.timer) clearTimeout(this.timer)
     const backend = this.backend
     if (backend && this.backendPool) {
-      // Mid-statement the server's state is unknown: the connection is not reused. Idle (pinned), it is reset and reused.
-      if (this.busy || this.flights.length > 0 || this.pinnedBy === null) this.backendPool.discard(backend)
+      // Mid-statement the server's state is unknown: the connection is not reused. Idle (pinned), it is reset and
+      // reused — also when only the trailer's replies are still due (the client had its answer and left at once).
+      if (this.trailerPending && this.flights.length === 0) {
+        this.abandonRelay?.()
+        this.backendPool.releaseAfterReset(backend, 1)
+      } else if (this.busy || this.flights.length > 0 || this.pinnedBy === null) this.backendPool.discard(backend)
       else this.backendPool.releaseAfterReset(backend)
     }
     for (const [pool, conn] of this.kept) pool.releaseAfterReset(conn)

@@ -5,7 +5,7 @@ import pg from 'pg'
 import type { Logger } from 'pino'
 import { Gauge, type Registry } from 'prom-client'
 import { formatLsn, parseLsn } from './lsn.js'
-import { replicaBans, type BanReason, type ReplicaHealth } from './replica-bans.js'
+import { FAILURES_TO_BAN, replicaBans, type BanReason, type ReplicaHealth } from './replica-bans.js'
 import { LsnHistory, replicaLag, type ReplicaLag } from './replica-lag.js'
 
 export interface MonitoredNode {
@@ -130,6 +130,11 @@ export class ReplicationMonitor {
   noteApplied(region: string, lsn: bigint): void {
     const n = this.#nodes.get(region)
     if (n && (n.noted === null || lsn > n.noted)) n.noted = lsn
+  }
+
+  /** The primary failed the last poll in a row of at least FAILURES_TO_BAN: this region may be cut off from it. */
+  primaryUnreachable(): boolean {
+    return (this.#nodes.get(this.#options.primary())?.failures ?? 0) >= FAILURES_TO_BAN
   }
 
   /** Why reads must avoid this replica now, or null. */

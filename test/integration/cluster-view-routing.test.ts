@@ -22,6 +22,7 @@ const grey = await greyInProcess(
     GREY_CONSENSUS__RAFT__NODE_ID: 'view-eu-west',
     GREY_CONSENSUS__RAFT__LISTEN: `127.0.0.1:${raftPort}`,
     GREY_CONSENSUS__RAFT__DATA_DIR: mkdtempSync(join(tmpdir(), 'grey-view-routing-')),
+    GREY_ROUTING__RULES: '[{match: {table: rule_orders}, consistency: strong}]',
   },
   { cql: true },
 )
@@ -92,4 +93,31 @@ t.test('CQL: strong requests go to the DC of the primary region the Raft log nam
 
 function routed(protocol: string, kind: string, target: string, region: string, reason: string): string {
   return `grey_query_routing_total{protocol="${protocol}",kind="${kind}",target="${target}",region="${region}",reason="${reason}"}`
+}
+
+t.test('routing rules: configured, then replaced through the Raft log; hints and session settings rank above them', async (t) => {
+  const primary = await pgConnect(lab, lab.regions['us-east']!.pg.direct)
+  await primary.query('CREATE TABLE IF NOT EXISTS rule_orders (id int); CREATE TABLE IF NOT EXISTS rule_reports (id int)')
+  await primary.query('INSERT INTO rule_orders SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM rule_orders)')
+  await primary.query('INSERT INTO rule_reports SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM rule_reports)')
+  await primary.end()
+  const from = (table: string, hint = ''): Promise<boolean> => inRecovery(`${hint}SELECT pg_is_in_recovery() AS r FROM ${table}`)
+  await until(async () => !(await from('rule_orders')) && (await from('rule_reports')), 'the tables to reach the eu-west standby')
+  t.equal(await from('rule_orders'), false, 'the configured rule sends rule_orders reads to the primary')
+  t.equal(await from('rule_reports'), true, 'other tables read the local standby')
+  t.equal(await from('rule_orders', '/* grey: consistency=eventual */ '), true, 'a hint outranks the rule')
+
+  await propose('/cluster/rules', { rules: [{ match: { statement: 'FROM rule_reports' }, consistency: 'strong' }] })
+  t.equal(await from('rule_reports'), false, 'the replicated rules replace the configured ones: rule_reports now on the primary')
+  t.equal(await from('rule_orders'), true, '… and rule_orders no longer')
+  await client.query("SET grey.consistency = 'eventual'")
+  t.equal(await from('rule_reports'), true, 'a session setting outranks the rules')
+  await client.query('RESET grey.consistency')
+  t.equal(await from('rule_reports'), false, 'reset: the rules again')
+})
+
+async function until(probe: () => Promise<boolean>, what: string): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !(await probe().catch(() => false)); await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+  }
 }

@@ -23,6 +23,16 @@ const greys = Object.fromEntries(await Promise.all(REGIONS.map(async (r) => [r, 
 const setup = await pgConnect(lab, lab.regions['us-east']!.pg.direct)
 await setup.query('CREATE TABLE IF NOT EXISTS checker_register (k int PRIMARY KEY, v bigint NOT NULL)')
 await setup.query(`INSERT INTO checker_register SELECT k, 0 FROM generate_series(1, ${KEYS}) k ON CONFLICT DO NOTHING`)
+// Every standby has the registers before any session reads them (a session without a token may read its standby).
+for (const region of ['eu-west', 'ap-south']) {
+  const standby = await pgConnect(lab, lab.regions[region]!.pg.direct)
+  for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
+    const { rows } = await standby.query<{ n: string }>('SELECT count(*) AS n FROM checker_register').catch(() => ({ rows: [{ n: '0' }] }))
+    if (Number(rows[0]!.n) === KEYS) break
+    if (Date.now() > deadline) throw new Error(`the ${region} standby did not get the registers`)
+  }
+  await standby.end()
+}
 const apSouth = await pgSuperuser(lab, 'ap-south')
 const applyDelay = async (value: string | null): Promise<void> => {
   await apSouth.query(

@@ -53,7 +53,7 @@ t.test('when the client leaves, its connections are reset and serve the next cli
   // PREPARE pinned the session to whichever node it ran on; ask the same node.
   const sameNode = first.port === primaryPort ? `${BACKEND_SQL} /* grey: consistency=strong */` : BACKEND_SQL
   const pids = [(await backend(c1, sameNode)).pid, (await backend(c2, sameNode)).pid]
-  t.ok(pids.includes(first.pid), 'the server connection was reused rather than closed')
+  t.ok(pids.includes(first.pid), 'the server connection was reused rather than closed', { first, pids })
   const heir = pids[0] === first.pid ? c1 : c2
   const setting = await heir.query<{ n: string }>("SELECT current_setting('application_name') AS n")
   t.not(setting.rows[0]!.n, 'left-behind', 'the SET did not survive')

@@ -4,17 +4,24 @@
 // local, and once replay resumes the lag is zero again and bounded reads come back.
 import t from 'tap'
 import type pg from 'pg'
+import type { NoticeMessage } from 'pg-protocol/dist/messages.js'
 import { callAdmin } from '../../src/cli/cluster-command.js'
 import type { ReplicationStatus } from '../../src/topology/replication-monitor.js'
 import { greyInProcess } from '../fixtures/grey-in-process.js'
-import { ensureTestLab, metricValue, pgConnect, pgSuperuser, type LabJson } from '../fixtures/test-lab.js'
+import { ensureTestLab, labCli, metricValue, pgConnect, pgSuperuser, type LabJson } from '../fixtures/test-lab.js'
 
 const lab: LabJson = await ensureTestLab()
-const grey = await greyInProcess('ap-south', { GREY_REPLICATION__POSTGRES__LAG_POLL_INTERVAL: '200ms' })
+const grey = await greyInProcess('ap-south', {
+  GREY_REPLICATION__POSTGRES__LAG_POLL_INTERVAL: '200ms',
+  GREY_REPLICATION__POSTGRES__MAX_LAG_WARNING: '1s',
+})
 const client: pg.Client = await pgConnect(lab, grey.pg)
 const primary: pg.Client = await pgConnect(lab, lab.regions['us-east']!.pg.direct)
 const apSouthAdmin: pg.Client = await pgSuperuser(lab, 'ap-south')
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+const notices: NoticeMessage[] = []
+client.on('notice', (n) => notices.push(n))
+const staleReads = async (): Promise<number> => metricValue(await grey.metrics(), 'grey_stale_reads_total{protocol="pg",region="ap-south"}')
 t.teardown(async () => {
   await apSouthAdmin.query('SELECT pg_wal_replay_resume()').catch(() => undefined)
   await Promise.all([client.end(), primary.end(), apSouthAdmin.end()])
@@ -53,6 +60,7 @@ t.test('replicas that keep up: zero lag in bytes and seconds, and bounded reads 
   t.match(caughtUp, { lagSeconds: 0, lagAtLeast: false, banned: null, error: null, replayLsn: /^[0-9A-F]+\/[0-9A-F]+$/ })
   t.match(await replica('eu-west'), { region: 'eu-west', banned: null }, 'every standby is watched, not only the local one')
   t.equal(await onReplica(bounded), true, 'a bounded read on the local standby')
+  t.same(notices, [], 'without a stale flag')
 })
 
 t.test('a standby that stops replaying: lag grows, bounded reads go to the primary, eventual reads stay', async (t) => {
@@ -70,7 +78,14 @@ t.test('a standby that stops replaying: lag grows, bounded reads go to the prima
     const before = metricValue(metrics, routed('replica beyond max_staleness', 'primary', 'us-east'))
     t.equal(await onReplica(bounded), false, 'a 1 s bound is not met by ap-south: the primary answers')
     t.equal(metricValue(await grey.metrics(), routed('replica beyond max_staleness', 'primary', 'us-east')), before + 1, 'with its reason')
+    const flagged = await staleReads()
     t.equal(await onReplica(eventual), true, 'an eventual read does not mind')
+    t.match(
+      notices.at(-1),
+      { severity: 'WARNING', message: /stale read: the ap-south standby is [\d.]+ s behind the primary/ },
+      'but carries the stale flag',
+    )
+    t.equal(await staleReads(), flagged + 1, 'counted in grey_stale_reads_total')
     t.equal(await onReplica('/* grey: max_staleness=10m */ SELECT pg_is_in_recovery() AS r'), true, 'nor does a 10 minute bound')
   } finally {
     clearInterval(writer)
@@ -78,4 +93,30 @@ t.test('a standby that stops replaying: lag grows, bounded reads go to the prima
   }
   await until('ap-south to catch up after resuming', async () => (await replica('ap-south'))?.lagBytes === 0)
   t.equal(await onReplica(bounded), true, 'caught up: bounded reads are local again')
+})
+
+t.test('cut off from the primary: local reads go on, with the stale flag', async (t) => {
+  labCli('partition', 'ap-south')
+  try {
+    await until(
+      'the monitor to find the primary out of reach',
+      async () => (await replication()).primary.error !== null && (await replication()).primary.error,
+      30_000,
+    )
+    const before = notices.length
+    const flagged = await staleReads()
+    // Several failed polls in a row make it unreachable; ask until the flag shows.
+    await until(
+      'the stale flag',
+      async () => {
+        await onReplica(eventual)
+        return notices.length > before
+      },
+      30_000,
+    )
+    t.match(notices.at(-1), { severity: 'WARNING', message: /stale read: .*primary cannot be reached from here/ })
+    t.ok((await staleReads()) > flagged)
+  } finally {
+    labCli('heal', 'ap-south')
+  }
 })

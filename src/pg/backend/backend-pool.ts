@@ -99,13 +99,19 @@ export class BackendPool {
    * A connection its client left with session state (pinned, or kept by session pooling) but idle:
    * DISCARD ALL (as pgbouncer's server_reset_query), then back to the pool; anything odd closes it.
    */
-  releaseAfterReset(conn: BackendConnection): void {
+  releaseAfterReset(conn: BackendConnection, readiesAhead = 0): void {
     if (conn.isClosed) return this.forget(conn)
     conn.prepared.clear()
     conn.appliedSettings = ''
     conn.onClose = () => this.forget(conn)
+    // `readiesAhead`: replies still due to queries sent before (a session's trailer) end in that many ReadyForQuery.
+    let skip = readiesAhead
     conn.onFrame = (frame) => {
       if (frame.type !== BackendMessageType.ReadyForQuery || !frame.head || !frame.tail) return
+      if (skip > 0) {
+        skip--
+        return
+      }
       conn.onClose = null
       if (readyForQueryStatus(frame) === 'I') this.release(conn)
       else this.discard(conn)
