@@ -1,8 +1,10 @@
 // The shell around replica-lag.ts: polls the PostgreSQL primary's WAL position and every standby's replay position
-// at replication.postgres.lag_poll_interval, one short query per node per poll over a connection of its own
-// (node-postgres, max 1 per node), and keeps each standby's lag and ban for routing, /status and metrics.
-import pg from 'pg'
+// at replication.postgres.lag_poll_interval, one short query per node per poll over a server connection of its own
+// (Grey's backend connection, closed at once on any trouble), and keeps each standby's lag and ban for routing,
+// /status and metrics.
 import type { Logger } from 'pino'
+import { BackendConnection } from '../pg/backend/backend-connection.js'
+import { queryBackend } from '../pg/backend/backend-query.js'
 import { Gauge, type Registry } from 'prom-client'
 import { formatLsn, parseLsn } from './lsn.js'
 import { FAILURES_TO_BAN, replicaBans, type BanReason, type ReplicaHealth } from './replica-bans.js'
@@ -45,7 +47,7 @@ export interface ReplicationStatus {
 }
 
 interface NodeState {
-  client: pg.Client | null
+  client: BackendConnection | null
   lsn: bigint | null
   /** The highest replay position a session saw there since the last poll (it checks before serving a session read). */
   noted: bigint | null
@@ -103,14 +105,17 @@ export class ReplicationMonitor {
     }
     tick()
     this.#timer = setInterval(tick, this.#options.pollIntervalMs)
+    this.#timer.unref()
   }
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
     await this.#polling?.catch(() => undefined)
-    await Promise.all([...this.#nodes.values()].map((n) => n.client?.end().catch(() => undefined)))
-    for (const n of this.#nodes.values()) n.client = null
+    for (const n of this.#nodes.values()) {
+      n.client?.terminate()
+      n.client = null
+    }
   }
 
   /** The replica's lag, or null when it is not known (not polled yet, or unreachable). */
@@ -196,9 +201,19 @@ export class ReplicationMonitor {
     const node = this.#options.nodes.find((n) => n.region === region)
     if (!state || !node) return null
     try {
-      state.client ??= await this.#connect(node)
-      const { rows } = await state.client.query<{ lsn: string | null }>(sql)
-      state.lsn = parseLsn(rows[0]?.lsn)
+      state.client ??= await BackendConnection.connect(node, this.#options.credentials, {
+        timeoutMs: this.#options.connectTimeoutMs,
+        applicationName: 'grey replication monitor',
+      })
+      const client = state.client
+      // One position query: a poll interval, or a second when the interval is shorter than a cross-region round trip.
+      const timeout = setTimeout(
+        () => client.close(new Error(`no answer within ${Math.max(this.#options.pollIntervalMs, 1000)} ms`)),
+        Math.max(this.#options.pollIntervalMs, 1000),
+      )
+      const result = await queryBackend(client, sql).finally(() => clearTimeout(timeout))
+      if (result.error !== null) throw new Error(result.error)
+      state.lsn = parseLsn(result.rows[0])
       state.failures = 0
       state.error = state.lsn === null ? `grey: ${region} reports no WAL position (${sql})` : null
     } catch (err) {
@@ -206,30 +221,9 @@ export class ReplicationMonitor {
       state.error = `grey: polling PostgreSQL in ${region} failed: ${(err as Error).message}`
       state.lsn = null
       if (state.failures === 1) this.#options.log.warn({ node: region, err: (err as Error).message }, 'replication poll failed')
-      const client = state.client
+      state.client?.close(null)
       state.client = null
-      await client?.end().catch(() => undefined)
     }
     return state.lsn
-  }
-
-  async #connect(node: MonitoredNode): Promise<pg.Client> {
-    const client = new pg.Client({
-      host: node.host,
-      port: node.port,
-      ...this.#options.credentials,
-      application_name: 'grey replication monitor',
-      connectionTimeoutMillis: this.#options.connectTimeoutMs,
-      // One position query: a poll interval, or a second for a poll interval shorter than a cross-region round trip.
-      query_timeout: Math.max(this.#options.pollIntervalMs, 1000),
-    })
-    client.on('error', () => undefined)
-    try {
-      await client.connect()
-    } catch (err) {
-      await client.end().catch(() => undefined)
-      throw err
-    }
-    return client
   }
 }
