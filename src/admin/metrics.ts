@@ -23,6 +23,16 @@ export interface GreyMetrics {
   staleReads: Counter<'protocol' | 'region'>
   /** Registers a pool for grey_connection_pool_active / _max. */
   watchPool(pool: PoolGauge): void
+  /** Registers a Cassandra DC for grey_cassandra_latency_seconds / grey_cassandra_up. */
+  watchCassandra(dc: CassandraGauge): void
+}
+
+/** What a Cassandra DC's probe reports when /metrics is scraped. */
+export interface CassandraGauge {
+  region: string
+  datacenter: string
+  latencyMs(): number | null
+  healthy(): boolean
 }
 
 /** One registry per process; metric names follow the seed card, labels stay bounded. */
@@ -48,6 +58,29 @@ export function createMetrics(info: { region: string; instance: string; version:
       },
     })
   }
+  const dcs: CassandraGauge[] = []
+  new Gauge({
+    name: 'grey_cassandra_latency_seconds',
+    help: "Round trip of the last health probe (OPTIONS) to each Cassandra DC's coordinator, from this Grey.",
+    labelNames: ['region', 'datacenter'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const dc of dcs) {
+        const ms = dc.latencyMs()
+        if (ms !== null) this.set({ region: dc.region, datacenter: dc.datacenter }, ms / 1000)
+      }
+    },
+  })
+  new Gauge({
+    name: 'grey_cassandra_up',
+    help: 'Whether each Cassandra DC is taking requests from this Grey (1) or marked down after failures (0).',
+    labelNames: ['region', 'datacenter'],
+    registers: [registry],
+    collect() {
+      for (const dc of dcs) this.set({ region: dc.region, datacenter: dc.datacenter }, dc.healthy() ? 1 : 0)
+    },
+  })
   poolGauge('grey_connection_pool_active', 'Server connections in use by a client, per backend node.', (p) => p.active())
   poolGauge('grey_connection_pool_max', 'Most server connections Grey opens to a backend node.', (p) => p.max())
   return {
@@ -78,5 +111,6 @@ export function createMetrics(info: { region: string; instance: string; version:
       registers: [registry],
     }),
     watchPool: (pool) => void pools.push(pool),
+    watchCassandra: (dc) => void dcs.push(dc),
   }
 }

@@ -32,6 +32,9 @@ const CONTROL_RETRY_MS = 2000
  * routes each request to a datacenter by consistency, stamps writes with its HLC, and relays
  * schema-change events from a control connection it keeps to the local node.
  */
+/** How often each DC's coordinator is probed for health and latency. */
+const CASSANDRA_PROBE_INTERVAL_MS = 1000
+
 export class CqlFrontEnd implements FrontEnd {
   readonly name = 'cql'
   private server: Server | null = null
@@ -47,6 +50,7 @@ export class CqlFrontEnd implements FrontEnd {
   private control: CassandraConnection | null = null
   private supported = new Map<string, string[]>()
   private stopped = false
+  private probeTimer: NodeJS.Timeout | null = null
   private cluster: () => ClusterView
 
   constructor(
@@ -76,6 +80,12 @@ export class CqlFrontEnd implements FrontEnd {
       )
       this.pools.set(name, pool)
       metrics.watchPool({ protocol: 'cql', node: name, active: () => pool.size, max: () => pool.size })
+      metrics.watchCassandra({
+        region: name,
+        datacenter: pool.node.datacenter,
+        latencyMs: () => pool.latencyMs,
+        healthy: () => pool.healthy,
+      })
     }
     const latency = config.cluster.regions[this.region]?.latency_ms ?? {}
     this.nearest = [...this.pools.keys()].sort((a, b) =>
@@ -96,6 +106,13 @@ export class CqlFrontEnd implements FrontEnd {
     if (!this.pools.has(this.region))
       throw new Error(`grey: proxy.listen.cql is set but cluster.regions.${this.region} has no cassandra database`)
     void this.keepControlConnection()
+    // Each DC's coordinator: health and measured latency, once a second, one OPTIONS round trip each.
+    const probeAll = (): void => {
+      for (const pool of this.pools.values()) void pool.probe()
+    }
+    probeAll()
+    this.probeTimer = setInterval(probeAll, CASSANDRA_PROBE_INTERVAL_MS)
+    this.probeTimer.unref()
     const limits = this.config.proxy.limits
     this.server = await listenForClients({
       address: listen,
@@ -157,8 +174,21 @@ export class CqlFrontEnd implements FrontEnd {
     return [...this.sessions].filter((s) => s.busy).length
   }
 
+  /** /status: each DC's coordinator as this Grey sees it. */
+  status(): Record<string, unknown> {
+    return {
+      cassandra: Object.fromEntries(
+        [...this.pools].map(([region, pool]) => [
+          region,
+          { datacenter: pool.node.datacenter, healthy: pool.healthy, latencyMs: pool.latencyMs, error: pool.probeError },
+        ]),
+      ),
+    }
+  }
+
   async closeAll(reason: string): Promise<void> {
     this.stopped = true
+    if (this.probeTimer) clearInterval(this.probeTimer)
     for (const s of this.sessions) s.close(reason)
     this.control?.close(null)
     for (const pool of this.pools.values()) pool.close()

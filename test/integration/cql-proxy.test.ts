@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { createConnection } from 'node:net'
 import t from 'tap'
 import cassandra from 'cassandra-driver'
+import { callAdmin } from '../../src/cli/cluster-command.js'
 import { hostPort } from '../../src/config/host-port.js'
 import { HybridLogicalClock } from '../../src/clock/hlc.js'
 import { encodeRequest } from '../../src/cql/protocol/encode-request.js'
@@ -151,6 +152,28 @@ t.test('reads and writes are routed by consistency level, with reasons', async (
   const changed = after.split('\n').filter((l) => l.startsWith('grey_query_routing_total{protocol="cql"') && !before.includes(l))
   t.ok(changed.length > 0, `routing decisions counted: ${changed.join(' | ')}`)
   t.ok(metricValue(after, 'grey_connection_pool_active{protocol="cql",node="us-east"}') >= 1, 'the local pool is in use')
+})
+
+t.test('each DC is probed: health and the round trip from this Grey, in /status and metrics', async (t) => {
+  type Dc = { datacenter: string; healthy: boolean; latencyMs: number | null; error: string | null }
+  let dcs: Record<string, Dc> = {}
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    dcs = ((await callAdmin({ url: grey.admin, token: lab.admin.token }, 'GET', '/status')) as { cassandra: Record<string, Dc> }).cassandra
+    if (Object.values(dcs).every((dc) => dc.latencyMs !== null)) break
+  }
+  t.comment(
+    `from us-east: ${Object.entries(dcs)
+      .map(([r, dc]) => `${r} ${dc.latencyMs?.toFixed(1)} ms`)
+      .join(', ')}`,
+  )
+  t.match(dcs['us-east'], { datacenter: 'us-east', healthy: true, error: null })
+  // Through the WAN emulator: 40 ms to eu-west and 90 ms to ap-south, each way.
+  t.ok(dcs['eu-west']!.latencyMs! >= 80, 'eu-west: at least the emulated round trip')
+  t.ok(dcs['ap-south']!.latencyMs! >= 180, 'ap-south: at least the emulated round trip')
+  t.ok(dcs['us-east']!.latencyMs! < dcs['eu-west']!.latencyMs!, 'the local DC is the nearest')
+  const metrics = await grey.metrics()
+  t.equal(metricValue(metrics, 'grey_cassandra_up{region="ap-south",datacenter="ap-south"}'), 1)
+  t.ok(metricValue(metrics, 'grey_cassandra_latency_seconds{region="ap-south",datacenter="ap-south"}') >= 0.18)
 })
 
 t.test('schema changes reach a client that registered for them', async (t) => {

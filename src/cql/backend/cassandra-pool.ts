@@ -69,6 +69,28 @@ export class CassandraPool {
     }
   }
 
+  /** The last probe's round trip in ms (OPTIONS → SUPPORTED on a connection of the pool), null before one answered. */
+  latencyMs: number | null = null
+  /** Why the last probe failed, or null. */
+  probeError: string | null = null
+
+  /**
+   * One health probe: an OPTIONS round trip on a connection of the pool. Its time is the DC's measured latency
+   * (from this Grey, through whatever lies between); a failure marks the node down.
+   */
+  async probe(): Promise<void> {
+    try {
+      const conn = await this.acquire(4, null)
+      const t0 = process.hrtime.bigint()
+      await conn.call({ type: 'OPTIONS' })
+      this.latencyMs = Number(process.hrtime.bigint() - t0) / 1e6
+      this.probeError = null
+    } catch (err) {
+      this.probeError = (err as Error).message
+      this.markDown()
+    }
+  }
+
   /** Marks the node down after a request found its connection dead. */
   markDown(): void {
     this.downUntil = Date.now() + DOWN_FOR_MS

@@ -27,6 +27,8 @@ export class BackendPool {
   private readonly waiters: Waiter[] = []
   /** Every open connection of this pool, idle or lent out; a connection leaves it exactly once. */
   private readonly members = new Set<BackendConnection>()
+  /** After close(): connections that come back are ended, not kept. */
+  private closed = false
   /** Connections being opened: they count against the limit. */
   private opening = 0
   private unhealthyUntil = 0
@@ -85,6 +87,7 @@ export class BackendPool {
   release(conn: BackendConnection): void {
     conn.onFrame = null
     conn.onChunkEnd = null
+    if (this.closed) conn.terminate()
     if (conn.isClosed) return this.forget(conn)
     const waiter = this.waiters.shift()
     if (waiter) {
@@ -100,6 +103,7 @@ export class BackendPool {
    * DISCARD ALL (as pgbouncer's server_reset_query), then back to the pool; anything odd closes it.
    */
   releaseAfterReset(conn: BackendConnection, readiesAhead = 0): void {
+    if (this.closed) conn.terminate()
     if (conn.isClosed) return this.forget(conn)
     conn.prepared.clear()
     conn.appliedSettings = ''
@@ -126,8 +130,14 @@ export class BackendPool {
     this.forget(conn)
   }
 
+  /**
+   * Shutting down (the sessions are closed already): every connection ends now, lent out or idle, one that comes
+   * back later is ended too, and no new one opens.
+   */
   close(): void {
-    for (const conn of this.idle.splice(0)) conn.terminate()
+    this.closed = true
+    this.idle.splice(0)
+    for (const conn of [...this.members]) conn.terminate()
     for (const waiter of this.waiters.splice(0)) {
       clearTimeout(waiter.timer)
       waiter.reject(new BackendError('grey: shutting down', '57P01'))
@@ -152,6 +162,10 @@ export class BackendPool {
         timeoutMs: this.options.connectTimeoutMs,
         applicationName: this.options.applicationName,
       })
+      if (this.closed) {
+        conn.terminate()
+        throw new BackendError('grey: shutting down', '57P01')
+      }
       this.members.add(conn)
       this.parameters ??= new Map(conn.parameters)
       conn.onClose = (err) => {
