@@ -2,7 +2,7 @@
 // another one, in another region or through the other protocol — can be sent where that write is visible.
 // A token is the failover epoch, the PostgreSQL commit position (LSN) and the HLC commit time. Text form:
 // `g1.<epoch>.<LSN as PostgreSQL prints it>.<HLC as 16 hex digits>`, e.g. `g1.0.0/3000060.0193a4b2c1d00000`.
-import { formatHlc, HLC_ZERO, maxHlc, parseHlc, HlcParseError, type HlcTimestamp } from '../clock/hlc.js'
+import { formatHlc, HLC_ZERO, maxHlc, unpackHlc, type HlcTimestamp } from '../clock/hlc.js'
 import { formatLsn, parseLsn } from '../topology/lsn.js'
 
 export interface CausalityToken {
@@ -35,9 +35,8 @@ export function formatToken(token: CausalityToken): string {
 export function parseToken(text: string): CausalityToken | TokenParseError {
   const m = TOKEN_TEXT.exec(text.trim())
   if (!m) return new TokenParseError(text, 'expected g1.<epoch>.<LSN>.<HLC>')
-  const hlc = parseHlc(m[3]!)
-  if (hlc instanceof HlcParseError) return new TokenParseError(text, hlc.message)
-  return { epoch: Number(m[1]), lsn: parseLsn(m[2])!, hlc }
+  // The pattern admits only 16 lowercase hex digits: every such text is an HLC.
+  return { epoch: Number(m[1]), lsn: parseLsn(m[2])!, hlc: unpackHlc(BigInt(`0x${m[3]!}`)) }
 }
 
 /**

@@ -47,3 +47,9 @@ t.test('merge: max LSN within an epoch, the later epoch across, the later HLC al
   const a = token(1, 5n, 5)
   t.same(mergeTokens(a, EMPTY_TOKEN), a, 'merging the empty token changes nothing')
 })
+
+t.test('a long bad token is shortened in the sentence', async (t) => {
+  const r = parseToken('x'.repeat(500))
+  t.ok(r instanceof TokenParseError)
+  t.match((r as TokenParseError).message, /^grey: "x{60}…" is not a causality token/)
+})

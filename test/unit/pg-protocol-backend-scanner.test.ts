@@ -6,6 +6,8 @@ import {
   DEFAULT_STREAM_THRESHOLD,
   authenticationRequestType,
   commandCompleteTag,
+  dataRowFirstColumn,
+  FrameAssembler,
   parseAuthenticationRequest,
   parseBackendKeyData,
   parseNoticeFields,
@@ -16,6 +18,7 @@ import {
 } from '../../src/pg/protocol/backend-scanner.js'
 import { AuthenticationCode, BackendMessageType } from '../../src/pg/protocol/backend-message-type.js'
 import { ProtocolError } from '../../src/pg/protocol/protocol-error.js'
+import * as msg from '../../src/pg/protocol/backend-serializer.js'
 
 /** Snapshots of every frame or piece the scanner returns (it reuses one object). */
 function scan(chunks: Buffer[], options?: BackendScannerOptions): BackendFrame[] {
@@ -282,4 +285,18 @@ t.test('decoding the wrong frame is a programming error, not a ProtocolError', a
   t.throws(() => parseNoticeFields({ ...complete, type: 0x7f }), /cannot decode a 127 frame as ErrorResponse/)
   t.throws(() => commandCompleteTag({ ...complete, tail: false }), /cannot decode a piece of a CommandComplete frame/)
   t.throws(() => commandCompleteTag({ ...complete, head: false }), /cannot decode a piece/)
+})
+
+t.test('FrameAssembler joins the pieces of a frame split over chunks; dataRowFirstColumn reads Grey’s one-column rows', async (t) => {
+  const row = msg.dataRow(['0/3000060'])
+  const whole = scan([row])
+  const assembler = new FrameAssembler()
+  t.equal(assembler.push(whole[0]!), whole[0], 'a whole frame passes through')
+  const pieces = scan([row.subarray(0, 3), row.subarray(3, 9), row.subarray(9)], { streamThreshold: 5 })
+  t.ok(pieces.length > 1, 'the scanner streamed it in pieces')
+  const joined = pieces.map((p) => assembler.push(p))
+  t.same(joined.slice(0, -1), Array(pieces.length - 1).fill(null), 'nothing until the last piece')
+  t.equal(dataRowFirstColumn(joined.at(-1)!), '0/3000060')
+  t.equal(dataRowFirstColumn(scan([msg.dataRow([null])])[0]!), null, 'SQL NULL')
+  t.throws(() => dataRowFirstColumn(scan([msg.dataRow([])])[0]!), /no columns/)
 })
