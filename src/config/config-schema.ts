@@ -301,6 +301,12 @@ const RoutingSchema = z.strictObject({
   /** How long a session read waits for a replica to catch up before going to the primary. */
   session_wait: duration({ positive: false }).prefault('200ms'),
   strong_cql_consistency: z.enum(STRONG_CQL_CONSISTENCIES).default('LOCAL_QUORUM'),
+  /**
+   * CQL causality tokens: how long after a request in another DC a session read still goes there, beyond the round
+   * trip Grey measures to that DC (Cassandra reports no replication position; the margin covers the replica's apply
+   * time and clock offset between Greys).
+   */
+  cql_replication_margin: duration({ positive: false }).prefault('250ms'),
   /** Functions that make a SELECT a write, besides nextval and setval (always writes). */
   writing_functions: z.array(nonEmpty).default([]),
   /** First match wins. */

@@ -4,14 +4,16 @@ import type { GreyMetrics } from '../admin/metrics.js'
 import { listenForClients } from '../cli/client-listener.js'
 import type { FrontEnd } from '../cli/front-end.js'
 import { cassandraWriteStamper, type CassandraWriteStamper } from '../clock/cassandra-write-stamper.js'
-import { HybridLogicalClock } from '../clock/hlc.js'
+import { HybridLogicalClock, type HlcTimestamp } from '../clock/hlc.js'
 import { clusterView, type ClusterView } from '../consensus/cluster-view.js'
 import type { Config } from '../config/config-schema.js'
 import { hostPort } from '../config/host-port.js'
 import { chooseAuth, type ClientAuthConfig } from '../pg/auth/auth-method.js'
 import { verifyPlainPassword } from '../pg/auth/verify-plain-password.js'
 import { clientAuthConfig } from '../pg/pg-front-end.js'
+import type { CausalityToken } from '../routing/causality-token.js'
 import type { CqlDatacenter } from '../routing/decide-cql-route.js'
+import { tokenReadDcs } from '../routing/token-read-dcs.js'
 import { describeCql, routeCql } from './cql-statement-routing.js'
 import { CassandraConnection, CassandraError, type CqlResponseFrame } from './backend/cassandra-connection.js'
 import { CassandraPool } from './backend/cassandra-pool.js'
@@ -26,6 +28,10 @@ import type { ResponseMessage } from './protocol/response-messages.js'
 const SCHEMA_AGREEMENT_TIMEOUT_MS = 10_000
 const SCHEMA_AGREEMENT_POLL_MS = 200
 const CONTROL_RETRY_MS = 2000
+/** CQL token entries older than this are dropped (src/routing/causality-token.ts observeCql). */
+const TOKEN_HORIZON_MS = 60_000
+/** How long after a read in another DC returns the state it saw may still be on its way into the local DC. */
+const READ_APPLY_ALLOWANCE_MS = 50
 
 /**
  * The CQL front end: Grey is the driver's only node. It answers system.local/peers as itself,
@@ -52,6 +58,7 @@ export class CqlFrontEnd implements FrontEnd {
   private stopped = false
   private probeTimer: NodeJS.Timeout | null = null
   private cluster: () => ClusterView
+  private readonly clock: HybridLogicalClock
 
   constructor(
     private readonly config: Config,
@@ -63,10 +70,8 @@ export class CqlFrontEnd implements FrontEnd {
     const configured = clusterView(config, null)
     this.cluster = () => configured
     this.auth = clientAuthConfig(config)
-    this.stampMicros = cassandraWriteStamper(
-      config.conflict_resolution.strategy,
-      clock ?? new HybridLogicalClock({ maxOffsetMs: config.conflict_resolution.max_clock_offset }),
-    )
+    this.clock = clock ?? new HybridLogicalClock({ maxOffsetMs: config.conflict_resolution.max_clock_offset })
+    this.stampMicros = cassandraWriteStamper(config.conflict_resolution.strategy, this.clock)
     const credentials = { user: config.cluster.cassandra.user, password: config.cluster.cassandra.password }
     for (const [name, region] of Object.entries(config.cluster.regions)) {
       const cassandra = region.databases.cassandra
@@ -134,7 +139,10 @@ export class CqlFrontEnd implements FrontEnd {
             authenticate: this.auth.users.size > 0 ? (user, password, loopback) => this.authenticate(user, password, loopback) : null,
             registry: this.registry,
             describe: describeCql,
-            route: (info, consistency, serial, avoid) => this.route(info, consistency, serial, avoid),
+            route: (info, consistency, serial, avoid, token) => this.route(info, consistency, serial, avoid, token),
+            clock: this.clock,
+            tokenHorizonMs: TOKEN_HORIZON_MS,
+            observedAt: (region, kind) => this.observedAt(region, kind),
             connection: (region, version, keyspace) => this.connection(region, version, keyspace),
             nodeFailed: (region) => this.pools.get(region)?.markDown(),
             systemTable: (table, response) => this.systemTable(table, response),
@@ -156,6 +164,7 @@ export class CqlFrontEnd implements FrontEnd {
                   seconds,
                 ),
               backendError: (region, kind) => this.metrics.backendErrors.inc({ protocol: 'cql', region, kind }),
+              staleRead: (region) => this.metrics.staleReads.inc({ protocol: 'cql', region }),
             },
           },
           (ended) => this.sessions.delete(ended),
@@ -202,11 +211,23 @@ export class CqlFrontEnd implements FrontEnd {
     return verifyPlainPassword(method, user, password)
   }
 
-  private route(info: CqlStatementInfo, consistency: number | null, serialConsistency: number | null, avoid: readonly string[]): CqlRoute {
+  private route(
+    info: CqlStatementInfo,
+    consistency: number | null,
+    serialConsistency: number | null,
+    avoid: readonly string[],
+    token: CausalityToken | null,
+  ): CqlRoute {
     const healthy: Record<string, boolean> = {}
     for (const [name, pool] of this.pools) healthy[name] = pool.healthy && !avoid.includes(name)
     const dc = (region: string): CqlDatacenter => ({ region, datacenter: this.pools.get(region)?.node.datacenter ?? region })
+    const tokenRegions =
+      token === null || Object.keys(token.cql).length === 0
+        ? []
+        : tokenReadDcs(token, this.nearest, this.clock.now().wallMs, (from, to) => this.replicationWindowMs(from, to)).map(dc)
     return routeCql(info, consistency, serialConsistency, {
+      tokenRegions,
+      carriesToken: token !== null,
       sessionConsistency: this.config.routing.default_consistency,
       strongCqlConsistency: this.config.routing.strong_cql_consistency,
       local: dc(this.region),
@@ -214,6 +235,39 @@ export class CqlFrontEnd implements FrontEnd {
       nearest: this.nearest.map(dc),
       healthy,
     })
+  }
+
+  /**
+   * How long a request answered by `from`'s DC may take to reach `to`'s DC. Cassandra reports no replication position,
+   * so Grey bounds it by the slowest recent probe round trip to the DCs involved (a full round trip covers the one-way
+   * trip replication takes; between two other DCs, the longer of the two) plus routing.cql_replication_margin. With no
+   * measurement yet, twice the configured one-way latency, else a second.
+   */
+  private replicationWindowMs(from: string, to: string): number {
+    if (from === to) return 0
+    const roundTrip = (region: string): number => {
+      if (region === this.region) return 0
+      const measured = this.pools.get(region)?.recentMaxLatencyMs ?? null
+      const configured = this.config.cluster.regions[this.region]?.latency_ms[region]
+      return measured ?? (configured === undefined ? 1000 : 2 * configured)
+    }
+    return Math.max(roundTrip(from), roundTrip(to)) + this.config.routing.cql_replication_margin
+  }
+
+  /**
+   * What a token records for a request `region`'s DC answered just now. A write: now; it reaches the other DCs within
+   * their replication window. A read in another DC saw that DC's state when it ran there, which Cassandra had already
+   * sent on to this Grey's DC: it arrives here about when the answer does, so the entry is set to expire
+   * READ_APPLY_ALLOWANCE_MS from now here, instead of a whole window (which would keep a reading session in the other
+   * DC for as long as it keeps reading).
+   */
+  private observedAt(region: string, kind: 'read' | 'write'): HlcTimestamp {
+    const now = this.clock.now()
+    if (kind === 'write' || region === this.region) return now
+    return {
+      wallMs: Math.max(0, Math.floor(now.wallMs + READ_APPLY_ALLOWANCE_MS - this.replicationWindowMs(region, this.region))),
+      logical: 0,
+    }
   }
 
   private async connection(region: string, version: CqlVersion, keyspace: string | null): Promise<CassandraConnection> {

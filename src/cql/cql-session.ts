@@ -21,6 +21,18 @@ import type { ResponseMessage } from './protocol/response-messages.js'
 import { rewriteFrameQueryParameters, type ParameterChange } from './protocol/rewrite-query-parameters.js'
 import { unsupportedVersionError } from './protocol/unsupported-version-error.js'
 import type { GreyHints } from '../routing/grey-hints.js'
+import {
+  EMPTY_TOKEN,
+  formatToken,
+  mergeTokens,
+  observeCql,
+  parseToken,
+  TokenParseError,
+  type CausalityToken,
+} from '../routing/causality-token.js'
+import { HlcRemoteAheadError, type HlcTimestamp } from '../clock/hlc.js'
+import { addResponseExtras } from './protocol/add-response-extras.js'
+import type { CustomPayload } from './protocol/request-messages.js'
 import type { PreparedStatementRegistry } from './prepared-registry.js'
 
 /** What a statement is, for routing and stamping (src/routing/classify-cql.ts). */
@@ -43,7 +55,14 @@ export interface CqlRoute {
   /** The consistency to send (null: the request carries none). */
   consistency: number | null
   reason: string
+  /** Why the answer may be stale (it then carries a warning), or null. */
+  stale: string | null
 }
+
+/** The custom-payload key of a request's causality token (the CQL form of PostgreSQL's SET grey.after). */
+export const TOKEN_REQUEST_KEY = 'grey.after'
+/** The custom-payload key of the token Grey returns (the CQL form of SHOW grey.token). */
+export const TOKEN_RESPONSE_KEY = 'grey.token'
 
 /** What a session needs from its front end. */
 export interface CqlSessionContext {
@@ -53,8 +72,20 @@ export interface CqlSessionContext {
   authenticate: ((user: string, password: string, loopback: boolean) => Promise<boolean>) | null
   registry: PreparedStatementRegistry
   describe(query: string): CqlStatementInfo
-  /** Decides the route of a request; `avoid` lists regions that just failed it. */
-  route(info: CqlStatementInfo, consistency: number | null, serialConsistency: number | null, avoid: readonly string[]): CqlRoute
+  /** Decides the route of a request; `avoid` lists regions that just failed it; `token` is what the request carries. */
+  route(
+    info: CqlStatementInfo,
+    consistency: number | null,
+    serialConsistency: number | null,
+    avoid: readonly string[],
+    token: CausalityToken | null,
+  ): CqlRoute
+  /** The process's HLC: tokens carry it, and tokens a client brings are merged into it. */
+  clock: { now(): HlcTimestamp; update(remote: HlcTimestamp): HlcTimestamp | HlcRemoteAheadError }
+  /** Token entries older than this are dropped: every DC that is up has them by then. */
+  tokenHorizonMs: number
+  /** The time a token records for a request `region`'s DC answered just now (src/cql/cql-front-end.ts). */
+  observedAt(region: string, kind: 'read' | 'write'): HlcTimestamp
   /** A connection to the node of `region`, in `keyspace`, speaking `version`. */
   connection(region: string, version: CqlVersion, keyspace: string | null): Promise<CassandraConnection>
   /** The region's node failed a request: routing avoids it for a while. */
@@ -69,6 +100,7 @@ export interface CqlSessionContext {
   observe: {
     routed(route: CqlRoute, kind: 'read' | 'write'): void
     statementDone(kind: 'read' | 'write', region: string, seconds: number): void
+    staleRead(region: string): void
     backendError(region: string, kind: 'connect' | 'lost'): void
   }
 }
@@ -275,7 +307,7 @@ export class CqlSession {
     const info = this.ctx.describe(request.query)
     if (info.useKeyspace !== null) {
       // Grey's backend connections are per keyspace: opening one for it checks that it exists.
-      await this.ctx.connection(this.ctx.route(info, null, null, []).region, this.version, info.useKeyspace)
+      await this.ctx.connection(this.ctx.route(info, null, null, [], null).region, this.version, info.useKeyspace)
       this.keyspace = info.useKeyspace
       return this.reply(stream, { type: 'RESULT', kind: 'Set_keyspace', keyspace: info.useKeyspace })
     }
@@ -283,12 +315,20 @@ export class CqlSession {
       // Cassandra before 4.0 answers so, and drivers fall back to system.peers.
       return this.reply(stream, { type: 'ERROR', code: CqlErrorCode.Invalid, message: 'unconfigured table peers_v2' })
     }
-    await this.forward(frame, info, request.parameters.consistency, request.parameters.serialConsistency, request.offsets, this.keyspace)
+    await this.forward(
+      frame,
+      info,
+      request.parameters.consistency,
+      request.parameters.serialConsistency,
+      request.offsets,
+      this.keyspace,
+      request.customPayload,
+    )
   }
 
   private async prepare(frame: SplitFrame, request: PrepareRequest): Promise<void> {
     const info = this.ctx.describe(request.query)
-    const route = this.ctx.route(info, null, null, [])
+    const route = this.ctx.route(info, null, null, [], null)
     const connection = await this.ctx.connection(route.region, this.version, this.keyspace)
     const response = await connection.send(frame.frame)
     const decoded = decodeResponse(response.header, response.body).message
@@ -317,6 +357,7 @@ export class CqlSession {
       request.parameters.serialConsistency,
       request.offsets,
       statement.keyspace,
+      request.customPayload,
     )
   }
 
@@ -352,7 +393,7 @@ export class CqlSession {
       lightweightTransaction,
       hints,
     }
-    await this.forward(frame, info, request.consistency, request.serialConsistency, request.offsets, this.keyspace)
+    await this.forward(frame, info, request.consistency, request.serialConsistency, request.offsets, this.keyspace, request.customPayload)
   }
 
   /**
@@ -368,13 +409,15 @@ export class CqlSession {
     serialConsistency: number | undefined,
     offsets: ParameterOffsets,
     keyspace: string | null,
+    payload: CustomPayload | undefined,
   ): Promise<void> {
     const stream = frame.header.stream
     const avoid: string[] = []
+    const token = this.requestToken(info, payload)
     const stamp = info.stampable ? this.ctx.stampMicros() : undefined
     const kind = info.access
     for (let attempt = 1; ; attempt++) {
-      const route = this.ctx.route(info, consistency, serialConsistency ?? null, avoid)
+      const route = this.ctx.route(info, consistency, serialConsistency ?? null, avoid, token)
       this.ctx.observe.routed(route, kind)
       this.log.debug({ region: route.region, reason: route.reason, consistency: route.consistency }, 'routed')
       const change: ParameterChange = {}
@@ -395,7 +438,7 @@ export class CqlSession {
         }
         if (info.ddl) await this.ctx.awaitSchemaAgreement(connection)
         this.ctx.observe.statementDone(kind, route.region, Number(process.hrtime.bigint() - started) / 1e9)
-        return this.relay(stream, response)
+        return this.relay(stream, this.withExtras(response, route, kind, token))
       } catch (err) {
         const lost = err instanceof CassandraError && err.code !== CqlErrorCode.Invalid && err.code !== CqlErrorCode.BadCredentials
         if (!lost) throw err
@@ -411,6 +454,49 @@ export class CqlSession {
         this.log.info({ region: route.region, attempt }, 'node failed under a request; retrying on another node')
       }
     }
+  }
+
+  /**
+   * The causality token a request carries (custom payload grey.after and an after= hint, merged), merged into the process's
+   * HLC; null when it carries none. A token Grey cannot use fails the request with Invalid (0x2200) and a sentence.
+   */
+  private requestToken(info: CqlStatementInfo, payload: CustomPayload | undefined): CausalityToken | null {
+    const fromPayload = payload?.get(TOKEN_REQUEST_KEY)
+    // grey.after may hold several tokens, separated by commas or spaces: a session's own and one handed to it.
+    const texts = [...(fromPayload ? fromPayload.toString('utf8').split(/[\s,]+/) : []), info.hints.after]
+    let token: CausalityToken | null = null
+    for (const text of texts) {
+      if (text === undefined || text === '') continue
+      const parsed = parseToken(text)
+      if (parsed instanceof TokenParseError) throw new CassandraError(parsed.message, CqlErrorCode.Invalid)
+      const merged = this.ctx.clock.update(parsed.hlc)
+      if (merged instanceof HlcRemoteAheadError) {
+        throw new CassandraError(`grey: the token's clock is from the future: ${merged.message}`, CqlErrorCode.Invalid)
+      }
+      token = mergeTokens(token ?? EMPTY_TOKEN, parsed)
+    }
+    // A client that asks for tokens without having one yet sends grey.token with any value.
+    if (token === null && payload?.has(TOKEN_RESPONSE_KEY)) token = EMPTY_TOKEN
+    return token
+  }
+
+  /**
+   * A successful response, with the session's new token (custom payload grey.token) when the request was a write or
+   * carried a token, and a warning when the route said the answer may be stale (v4; v3 has neither).
+   */
+  private withExtras(response: CqlResponseFrame, route: CqlRoute, kind: 'read' | 'write', token: CausalityToken | null): Buffer {
+    const stale = route.stale !== null && kind === 'read'
+    if (stale) this.ctx.observe.staleRead(route.region)
+    const isResult = response.header.opcode === 0x08
+    if (!isResult || (!stale && token === null && kind === 'read')) return response.frame
+    const warnings = stale ? [`grey: stale read: ${route.stale}`] : []
+    const customPayload = new Map<string, Uint8Array>()
+    if (token !== null || kind === 'write') {
+      const at = this.ctx.observedAt(route.region, kind)
+      const next = observeCql(token ?? EMPTY_TOKEN, route.region, at, at.wallMs - this.ctx.tokenHorizonMs)
+      customPayload.set(TOKEN_RESPONSE_KEY, Buffer.from(formatToken(next)))
+    }
+    return addResponseExtras(response.header, response.frame, { warnings, customPayload })
   }
 
   /** An UNPREPARED from the node: prepare the statement there (in its keyspace) and send the request again. */
@@ -434,10 +520,11 @@ export class CqlSession {
     return connection.send(outgoing)
   }
 
-  private relay(stream: number, response: CqlResponseFrame): void {
+  private relay(stream: number, response: CqlResponseFrame | Buffer): void {
     if (this.phase === 'closed') return
-    restampStreamId(response.frame, stream)
-    this.out.write(response.frame)
+    const frame = Buffer.isBuffer(response) ? response : response.frame
+    restampStreamId(frame, stream)
+    this.out.write(frame)
   }
 
   private end(): void {

@@ -28,6 +28,10 @@ export function describeCql(query: string): CqlStatementInfo {
 }
 
 export interface CqlRoutingView {
+  /** Other DCs the session's token says to read from (src/routing/token-read-dcs.ts). */
+  tokenRegions: readonly CqlDatacenter[]
+  /** The request carries a causality token (it then asks for session consistency at least). */
+  carriesToken: boolean
   sessionConsistency: ConsistencyLevel
   strongCqlConsistency: StrongCqlConsistency
   local: CqlDatacenter
@@ -44,10 +48,15 @@ export function routeCql(
   view: CqlRoutingView,
 ): CqlRoute {
   const decision = decideCqlRoute({
-    classification: { hints: info.hints, lightweightTransaction: info.lightweightTransaction, systemTable: info.systemTable },
+    classification: {
+      access: info.access,
+      hints: info.hints,
+      lightweightTransaction: info.lightweightTransaction,
+      systemTable: info.systemTable,
+    },
     consistency,
     serialConsistency,
     ...view,
   })
-  return { region: decision.region, consistency: decision.consistency, reason: decision.reason }
+  return { region: decision.region, consistency: decision.consistency, reason: decision.reason, stale: decision.stale }
 }

@@ -756,7 +756,7 @@ export class PgSession {
       this.log.warn('the commit position of a write could not be read; the session token did not advance')
       return
     }
-    this.token = mergeTokens(this.token, { epoch: this.ctx.nodes().epoch, lsn, hlc: this.ctx.clock.now() })
+    this.token = mergeTokens(this.token, { epoch: this.ctx.nodes().epoch, lsn, hlc: this.ctx.clock.now(), cql: {} })
   }
 
   /** SHOW grey.token / grey.after print the session's token; SET grey.after merges one in; RESET grey.after forgets it. */

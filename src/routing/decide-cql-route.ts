@@ -12,7 +12,7 @@ export interface CqlDatacenter {
 }
 
 export interface CqlRouteInput {
-  readonly classification: Pick<CqlClassification, 'hints' | 'lightweightTransaction' | 'systemTable'>
+  readonly classification: Pick<CqlClassification, 'access' | 'hints' | 'lightweightTransaction' | 'systemTable'>
   /** The frame's [consistency]; null for a request that carries none (PREPARE). */
   readonly consistency: number | null
   /** The frame's serial consistency (flag 0x10); null when absent, and Cassandra then uses SERIAL. */
@@ -28,6 +28,13 @@ export interface CqlRouteInput {
   readonly nearest: readonly CqlDatacenter[]
   /** Region → its DC is healthy. A region left out counts as unhealthy. */
   readonly healthy: Readonly<Record<string, boolean>>
+  /**
+   * Where a session read must go to see what its causality token names (src/routing/token-read-dcs.ts): none, the local
+   * DC; one, that DC; several, the DCs still replicating (read at ALL).
+   */
+  readonly tokenRegions?: readonly CqlDatacenter[]
+  /** The request carries a causality token: like PostgreSQL's after= hint, it asks for session consistency at least. */
+  readonly carriesToken?: boolean
 }
 
 /**
@@ -40,9 +47,14 @@ export interface CqlRouteInput {
  * - `strong quorum from local dc`: strong with strong_cql_consistency QUORUM, coordinated by the local DC.
  * - `bounded served as strong`: max_staleness asked; there is no lag bound between Cassandra DCs, so it is served as strong.
  * - `session in local dc`, `eventual in local dc`: the local DC at the frame's level, reads and writes alike.
+ * - `session read in the token's dc`: the session's token names a request in one other DC that may not have been
+ *   replicated to the local DC yet; the read goes to that DC, where it is visible.
+ * - `session read at ALL for the token's dcs`: the token names recent requests in several other DCs; the read is sent at
+ *   ALL from the local DC, which asks every replica and returns the newest cell.
  * - `hint route=primary`: `/* grey: route=primary *\/` moved a local request to the primary region's DC.
  * - `local dc unhealthy`, `primary dc unhealthy`: the DC chosen above is down; the nearest healthy DC serves instead
  *   (a session request there does not see writes still on their way from the local DC).
+ * - `token dc unhealthy`: the token's DC is down; the read is served by the local DC and flagged stale.
  * - `no healthy dc`: every DC is down; the request goes where it would have gone, to fail there with Cassandra's error.
  */
 export type CqlRouteReason =
@@ -54,6 +66,9 @@ export type CqlRouteReason =
   | 'bounded served as strong'
   | 'session in local dc'
   | 'eventual in local dc'
+  | "session read in the token's dc"
+  | "session read at ALL for the token's dcs"
+  | 'token dc unhealthy'
   | 'hint route=primary'
   | 'local dc unhealthy'
   | 'primary dc unhealthy'
@@ -69,10 +84,15 @@ export interface CqlRouteDecision {
   /** The serial consistency to send; LOCAL_SERIAL becomes SERIAL when a Paxos round leaves the primary DC. */
   readonly serialConsistency: number | null
   readonly reason: CqlRouteReason
+  /**
+   * Why the answer may be stale (the response then carries a warning, ARCHITECTURE §3), or null: a read served by a
+   * region cut off from every other DC, or a session read whose token's DC could not be asked.
+   */
+  readonly stale: string | null
 }
 
 interface Plan {
-  readonly role: 'local' | 'primary'
+  readonly role: 'local' | 'primary' | 'token'
   readonly consistency: number | null
   readonly serialConsistency: number | null
   readonly reason: CqlRouteReason
@@ -120,7 +140,8 @@ function planRoute(input: CqlRouteInput): Plan {
   const meeting = input.strongCqlConsistency
   // ARCHITECTURE §3: a hint beats the frame's level, which beats the session's or the default.
   const frameLevel = consistency === null ? undefined : grayLevelOfCql(consistency)
-  const level = classification.hints.consistency ?? frameLevel ?? input.sessionConsistency
+  const tokenLevel = input.carriesToken === true && (frameLevel === undefined || frameLevel === 'eventual') ? 'session' : frameLevel
+  const level = classification.hints.consistency ?? tokenLevel ?? input.sessionConsistency
   const strong = level === 'strong'
   const inPrimary = meeting === 'LOCAL_QUORUM'
 
@@ -148,6 +169,16 @@ function planRoute(input: CqlRouteInput): Plan {
     // meets its own writes there, as two quorums of one DC overlap; writes sent to the primary DC would reach the
     // local DC only by asynchronous cross-DC replication.
     chosen = plan('local', consistency, input, level === 'session' ? 'session in local dc' : 'eventual in local dc')
+    // A session read after requests in other DCs that may not have been replicated here yet: where they are visible.
+    // The token's DC is asked at the frame's level (LOCAL_* levels there mean that DC's replicas, as for its own
+    // clients); with several such DCs, ALL asks every replica. Writes stay local: their HLC stamps already order them
+    // after everything the token names.
+    const tokenRegions = input.tokenRegions ?? []
+    if (level === 'session' && classification.access === 'read' && tokenRegions.length === 1) {
+      chosen = plan('token', consistency, input, "session read in the token's dc")
+    } else if (level === 'session' && classification.access === 'read' && tokenRegions.length > 1) {
+      chosen = plan('local', consistency === null ? null : ALL, input, "session read at ALL for the token's dcs")
+    }
   }
   if (classification.hints.route === 'primary' && chosen.role === 'local')
     return { ...chosen, role: 'primary', reason: 'hint route=primary' }
@@ -164,24 +195,32 @@ export function decideCqlRoute(input: CqlRouteInput): CqlRouteDecision {
   if (input.classification.systemTable !== null) {
     const { region, datacenter } = input.local
     const { consistency, serialConsistency } = input
-    return { target: 'proxy', region, datacenter, consistency, serialConsistency, reason: 'system table answered by proxy' }
+    return { target: 'proxy', region, datacenter, consistency, serialConsistency, reason: 'system table answered by proxy', stale: null }
   }
   const chosen = planRoute(input)
-  const preferred = chosen.role === 'local' ? input.local : input.primary
+  const tokenDc = input.tokenRegions?.[0]
+  const preferred = chosen.role === 'local' ? input.local : chosen.role === 'token' && tokenDc ? tokenDc : input.primary
   const healthy = (dc: CqlDatacenter): boolean => input.healthy[dc.region] === true
+  const others = input.nearest.filter((dc) => dc.region !== input.local.region)
+  const cutOff = others.length > 0 && others.every((dc) => !healthy(dc))
   const decide = (
     dc: CqlDatacenter,
     consistency: number | null,
     serialConsistency: number | null,
     reason: CqlRouteReason,
-  ): CqlRouteDecision => ({
-    target: 'datacenter',
-    region: dc.region,
-    datacenter: dc.datacenter,
-    consistency,
-    serialConsistency,
-    reason,
-  })
+    why: string | null = null,
+  ): CqlRouteDecision => {
+    const servedCutOff = cutOff && dc.region === input.local.region && input.classification.access === 'read'
+    const stale = why ?? (servedCutOff ? `${input.local.region} is cut off from every other Cassandra DC` : null)
+    return { target: 'datacenter', region: dc.region, datacenter: dc.datacenter, consistency, serialConsistency, reason, stale }
+  }
+  const named = chosen.role === 'token' || chosen.reason === "session read at ALL for the token's dcs" ? (input.tokenRegions ?? []) : []
+  const unreachable = named.filter((dc) => !healthy(dc))
+  if (unreachable.length > 0 && healthy(input.local)) {
+    const names = unreachable.map((dc) => dc.region).join(', ')
+    const why = `the session's token names requests in ${names} that may not have reached ${input.local.region} yet, and ${names} cannot be asked`
+    return decide(input.local, input.consistency, chosen.serialConsistency, 'token dc unhealthy', why)
+  }
   if (healthy(preferred)) return decide(preferred, chosen.consistency, chosen.serialConsistency, chosen.reason)
   const fallback = [...input.nearest, input.local, input.primary].find((dc) => dc.region !== preferred.region && healthy(dc))
   if (fallback === undefined) return decide(preferred, chosen.consistency, chosen.serialConsistency, 'no healthy dc')
@@ -193,5 +232,5 @@ export function decideCqlRoute(input: CqlRouteInput): CqlRouteDecision {
   // No LOCAL_QUORUM outside the primary DC meets the strong writes made there; a QUORUM of the whole cluster at
   // least meets every other strong request made while the primary DC is down.
   if (chosen.meetsInPrimary) consistency = strongLevel(consistency, 'QUORUM')
-  return decide(fallback, consistency, serialConsistency, chosen.role === 'local' ? 'local dc unhealthy' : 'primary dc unhealthy')
+  return decide(fallback, consistency, serialConsistency, chosen.role === 'primary' ? 'primary dc unhealthy' : 'local dc unhealthy')
 }

@@ -132,6 +132,7 @@ t.test('a minimal file gets every default', async (t) => {
       max_staleness: 5_000,
       session_wait: 200,
       strong_cql_consistency: 'LOCAL_QUORUM',
+      cql_replication_margin: 250,
       writing_functions: [],
       rules: [],
       affinity: [],

@@ -13,7 +13,7 @@ const ALL_HEALTHY = { 'us-east': true, 'eu-west': true, 'ap-south': true }
 
 // This Grey runs in eu-west; the primary region is us-east.
 const base: CqlRouteInput = {
-  classification: { hints: { problems: [] }, lightweightTransaction: false, systemTable: null },
+  classification: { access: 'read', hints: { problems: [] }, lightweightTransaction: false, systemTable: null },
   consistency: CqlConsistency.LOCAL_QUORUM,
   serialConsistency: null,
   sessionConsistency: 'session',
@@ -28,7 +28,7 @@ type Level = CqlConsistencyName | null
 const code = (name: Level): number | null => (name === null ? null : CqlConsistency[name])
 const frame = (name: Level, serial: Level = null): Partial<CqlRouteInput> => ({ consistency: code(name), serialConsistency: code(serial) })
 const hints = (h: Omit<GreyHints, 'problems'>, lightweightTransaction = false): Partial<CqlRouteInput> => ({
-  classification: { hints: { ...h, problems: [] }, lightweightTransaction, systemTable: null },
+  classification: { access: 'read', hints: { ...h, problems: [] }, lightweightTransaction, systemTable: null },
 })
 const lwt = (h: Omit<GreyHints, 'problems'> = {}): Partial<CqlRouteInput> => hints(h, true)
 const down = (...regions: string[]): Partial<CqlRouteInput> => ({
@@ -194,12 +194,69 @@ const CASES: readonly [name: string, change: Partial<CqlRouteInput>, expected: E
     at(US, 'LOCAL_QUORUM', 'strong in primary dc'),
   ],
 
+  // Causality tokens (src/routing/token-read-dcs.ts names the DCs)
+  ['a token without pending DCs: the local DC', { carriesToken: true }, at(EU, 'LOCAL_QUORUM', 'session in local dc')],
+  [
+    "a token naming one other DC: the read goes there at the frame's level",
+    { carriesToken: true, tokenRegions: [US] },
+    at(US, 'LOCAL_QUORUM', "session read in the token's dc"),
+  ],
+  [
+    'a token raises LOCAL_ONE (eventual) to session',
+    { ...frame('LOCAL_ONE'), carriesToken: true, tokenRegions: [AP] },
+    at(AP, 'LOCAL_ONE', "session read in the token's dc"),
+  ],
+  [
+    'a token with several pending DCs: ALL from the local DC',
+    { carriesToken: true, tokenRegions: [US, AP] },
+    at(EU, 'ALL', "session read at ALL for the token's dcs"),
+  ],
+  [
+    'an eventual hint beats the token',
+    { ...hints({ consistency: 'eventual' }), carriesToken: true, tokenRegions: [US] },
+    at(EU, 'LOCAL_QUORUM', 'eventual in local dc'),
+  ],
+  [
+    'a strong frame level stays strong with a token',
+    { ...frame('QUORUM'), carriesToken: true, tokenRegions: [AP] },
+    at(US, 'LOCAL_QUORUM', 'strong in primary dc'),
+  ],
+  [
+    'a write with a token stays local (its HLC stamp orders it after the token)',
+    {
+      classification: { access: 'write', hints: { problems: [] }, lightweightTransaction: false, systemTable: null },
+      carriesToken: true,
+      tokenRegions: [US],
+    },
+    at(EU, 'LOCAL_QUORUM', 'session in local dc'),
+  ],
+  [
+    "the token's DC down: the local DC, flagged",
+    { ...down('us-east'), carriesToken: true, tokenRegions: [US] },
+    at(EU, 'LOCAL_QUORUM', 'token dc unhealthy'),
+  ],
+  [
+    "one of the token's DCs down: the local DC at the frame's level, not ALL",
+    { ...down('ap-south'), carriesToken: true, tokenRegions: [US, AP] },
+    at(EU, 'LOCAL_QUORUM', 'token dc unhealthy'),
+  ],
+  [
+    "the token's DC and the local DC down: the nearest healthy one",
+    { ...down('us-east', 'eu-west'), carriesToken: true, tokenRegions: [US] },
+    at(AP, 'LOCAL_QUORUM', 'local dc unhealthy'),
+  ],
+
   // Peer tables
   [
     'system.local is answered by the proxy',
     {
       ...frame('ONE'),
-      classification: { hints: { consistency: 'strong', problems: [] }, lightweightTransaction: false, systemTable: 'local' },
+      classification: {
+        access: 'read',
+        hints: { consistency: 'strong', problems: [] },
+        lightweightTransaction: false,
+        systemTable: 'local',
+      },
     },
     { region: 'eu-west', consistency: 'ONE', reason: 'system table answered by proxy', target: 'proxy' },
   ],
@@ -207,7 +264,7 @@ const CASES: readonly [name: string, change: Partial<CqlRouteInput>, expected: E
     'system.peers_v2 is answered by the proxy even with every DC down',
     {
       ...down('us-east', 'eu-west', 'ap-south'),
-      classification: { hints: { problems: [] }, lightweightTransaction: false, systemTable: 'peers_v2' },
+      classification: { access: 'read', hints: { problems: [] }, lightweightTransaction: false, systemTable: 'peers_v2' },
     },
     { region: 'eu-west', consistency: 'LOCAL_QUORUM', reason: 'system table answered by proxy', target: 'proxy' },
   ],
@@ -379,6 +436,7 @@ t.test('property: a healthy DC whenever there is one; strong never below LOCAL_Q
         primary: dc(p.primary),
         nearest: p.nearest.map(dc),
         classification: {
+          access: 'read',
           hints: {
             ...(p.hint === undefined ? {} : { consistency: p.hint }),
             ...(p.route === undefined ? {} : { route: p.route }),
@@ -402,4 +460,27 @@ t.test('property: a healthy DC whenever there is one; strong never below LOCAL_Q
     { numRuns: 5000 },
   )
   t.pass('held for 5000 inputs')
+})
+
+t.test('stale flags: reads served by a cut-off region, or without the DC a token names', async (t) => {
+  const read = (change: Partial<CqlRouteInput>) => decideCqlRoute({ ...base, ...change }).stale
+  t.equal(read({}), null, 'all DCs up: nothing is stale')
+  t.equal(read(down('us-east')), null, 'one other DC down: not cut off')
+  t.equal(read(down('us-east', 'ap-south')), 'eu-west is cut off from every other Cassandra DC')
+  t.equal(read({ ...frame('LOCAL_ONE'), ...down('us-east', 'ap-south') }), 'eu-west is cut off from every other Cassandra DC')
+  t.equal(
+    read({
+      ...down('us-east', 'ap-south'),
+      classification: { access: 'write', hints: { problems: [] }, lightweightTransaction: false, systemTable: null },
+    }),
+    null,
+    'a write is never flagged stale',
+  )
+  t.equal(read({ nearest: [EU], ...down('us-east', 'ap-south') }), null, 'a single-DC deployment is never cut off')
+  t.equal(
+    read({ ...down('us-east'), carriesToken: true, tokenRegions: [US] }),
+    "the session's token names requests in us-east that may not have reached eu-west yet, and us-east cannot be asked",
+  )
+  t.match(read({ ...down('ap-south'), carriesToken: true, tokenRegions: [US, AP] }), /names requests in ap-south that/)
+  t.equal(read({ carriesToken: true, tokenRegions: [US] }), null, "the token's DC answers: not stale")
 })

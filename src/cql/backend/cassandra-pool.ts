@@ -11,6 +11,8 @@ export interface CassandraPoolOptions {
 
 /** After a failed connect or a lost connection, the node counts as down for this long (routing avoids it). */
 const DOWN_FOR_MS = 2000
+/** Probe round trips kept for the replication window of CQL causality tokens (one a second: the last ten seconds). */
+const LATENCY_SAMPLES = 10
 
 /**
  * Connections to one Cassandra node. CQL v4 has no per-request keyspace, so a client's USE picks
@@ -71,6 +73,13 @@ export class CassandraPool {
 
   /** The last probe's round trip in ms (OPTIONS → SUPPORTED on a connection of the pool), null before one answered. */
   latencyMs: number | null = null
+  private readonly recentLatencies: number[] = []
+
+  /** The slowest of the last LATENCY_SAMPLES probes' round trips, null before one answered. */
+  get recentMaxLatencyMs(): number | null {
+    return this.recentLatencies.length === 0 ? null : Math.max(...this.recentLatencies)
+  }
+
   /** Why the last probe failed, or null. */
   probeError: string | null = null
 
@@ -84,6 +93,8 @@ export class CassandraPool {
       const t0 = process.hrtime.bigint()
       await conn.call({ type: 'OPTIONS' })
       this.latencyMs = Number(process.hrtime.bigint() - t0) / 1e6
+      this.recentLatencies.push(this.latencyMs)
+      if (this.recentLatencies.length > LATENCY_SAMPLES) this.recentLatencies.shift()
       this.probeError = null
     } catch (err) {
       this.probeError = (err as Error).message
