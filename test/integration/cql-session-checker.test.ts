@@ -10,7 +10,7 @@ import t from 'tap'
 import cassandra from 'cassandra-driver'
 import { greyInProcess, type GreyInProcess } from '../fixtures/grey-in-process.js'
 import { checkSessionHistory, type HistoryEvent } from '../fixtures/session-history.js'
-import { ensureTestLab, type LabJson } from '../fixtures/test-lab.js'
+import { ensureTestLab, labCli, type LabJson } from '../fixtures/test-lab.js'
 
 const { types } = cassandra
 const lab: LabJson = await ensureTestLab({ cassandra: true })
@@ -245,4 +245,66 @@ t.test('control: the same run with every request eventual (always local) finds v
       `${byKind('monotonic-reads')} monotonic-read violations`,
   )
   t.ok(violations.length > 0, 'the checker found violations')
+})
+
+/** The token of a write through us-east's Grey, then a read of it through `region`'s Grey carrying that token. */
+async function handOff(region: Region, key: number, value: number): Promise<{ value: number | null; warnings: string[] }> {
+  const write = await app['us-east'].execute(`UPDATE ${TABLE} SET v = ? WHERE k = ?`, [value, key], { prepare: true })
+  const token = (write.info as { customPayload?: Record<string, Buffer> }).customPayload!['grey.token']!
+  const read = await app[region].execute(`SELECT v FROM ${TABLE} WHERE k = ?`, [key], {
+    prepare: true,
+    customPayload: { 'grey.after': token },
+  })
+  return { value: (read.first()?.get('v') as number | undefined) ?? null, warnings: read.info.warnings ?? [] }
+}
+
+const routed = async (grey: GreyInProcess, reason: string): Promise<number> => {
+  let n = 0
+  for (const line of (await grey.metrics()).split('\n')) {
+    if (line.startsWith('grey_query_routing_total{protocol="cql",kind="read"') && line.includes(`reason="${reason}"`)) {
+      n += Number(line.split(' ').at(-1))
+    }
+  }
+  return n
+}
+
+t.test("a token handed to another region: the read goes to the writer's DC and sees the write", async (t) => {
+  const before = await routed(greys['ap-south'], "session read in the token's dc")
+  const { value, warnings } = await handOff('ap-south', 20_000, 7)
+  t.equal(value, 7, "ap-south's session read sees the us-east write at once")
+  t.same(warnings, [], 'not stale')
+  t.equal(await routed(greys['ap-south'], "session read in the token's dc"), before + 1, "served by the token's DC")
+})
+
+const staleReads = async (grey: GreyInProcess): Promise<number> => {
+  const line = (await grey.metrics()).split('\n').find((l) => l.startsWith('grey_stale_reads_total{protocol="cql",region="ap-south"}'))
+  return line === undefined ? 0 : Number(line.split(' ').at(-1))
+}
+
+t.test('stale warnings: reads in a region cut off from the other DCs say so', async (t) => {
+  const status = async (): Promise<Record<string, { healthy: boolean }>> => {
+    const res = await fetch(`${greys['ap-south'].admin}/status`, { headers: { authorization: `Bearer ${lab.admin.token}` } })
+    return ((await res.json()) as { cassandra: Record<string, { healthy: boolean }> }).cassandra
+  }
+  const until = async (what: string, ok: (s: Record<string, { healthy: boolean }>) => boolean): Promise<void> => {
+    for (const deadline = Date.now() + 20_000; !ok(await status()); await sleep(200)) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    }
+  }
+  const { value } = await handOff('ap-south', 20_001, 1)
+  t.equal(value, 1)
+  const staleBefore = await staleReads(greys['ap-south'])
+  labCli('partition', 'ap-south')
+  try {
+    await until('ap-south to see the other DCs down', (s) => !s['us-east']!.healthy && !s['eu-west']!.healthy && s['ap-south']!.healthy)
+    const read = await app['ap-south'].execute(`SELECT v FROM ${TABLE} WHERE k = ?`, [20_001], { prepare: true })
+    t.equal(read.first()?.get('v'), 1, 'the local DC still answers')
+    t.same(read.info.warnings, ['grey: stale read: ap-south is cut off from every other Cassandra DC'], 'with a warning')
+    t.equal(await staleReads(greys['ap-south']), staleBefore + 1, 'counted in grey_stale_reads_total')
+    const write = await app['ap-south'].execute(`UPDATE ${TABLE} SET v = ? WHERE k = ?`, [2, 20_002], { prepare: true })
+    t.same(write.info.warnings ?? [], [], 'a local write is not flagged')
+  } finally {
+    labCli('heal')
+  }
+  await until('ap-south to see every DC again', (s) => Object.values(s).every((dc) => dc.healthy))
 })

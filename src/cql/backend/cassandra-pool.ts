@@ -13,6 +13,10 @@ export interface CassandraPoolOptions {
 const DOWN_FOR_MS = 2000
 /** Probe round trips kept for the replication window of CQL causality tokens (one a second: the last ten seconds). */
 const LATENCY_SAMPLES = 10
+/** A probe unanswered this long marks the node down (a partition holds requests rather than refusing them). */
+const PROBE_TIMEOUT_MS = 1500
+/** How long a failed probe keeps the node down: past the next probe's own timeout, so a dead node stays down. */
+const PROBE_DOWN_MS = 3000
 
 /**
  * Connections to one Cassandra node. CQL v4 has no per-request keyspace, so a client's USE picks
@@ -22,6 +26,7 @@ export class CassandraPool {
   private readonly connections = new Map<string, CassandraConnection[]>()
   private readonly opening = new Map<string, Promise<CassandraConnection>>()
   private downUntil = 0
+  private probing = false
   private closed = false
 
   constructor(
@@ -88,23 +93,33 @@ export class CassandraPool {
    * (from this Grey, through whatever lies between); a failure marks the node down.
    */
   async probe(): Promise<void> {
+    // A probe still waiting (a partitioned node holds the request) is not joined by another.
+    if (this.probing) return
+    this.probing = true
+    let timer: NodeJS.Timeout | undefined
     try {
       const conn = await this.acquire(4, null)
       const t0 = process.hrtime.bigint()
-      await conn.call({ type: 'OPTIONS' })
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer to OPTIONS within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS)
+      })
+      await Promise.race([conn.call({ type: 'OPTIONS' }), timedOut])
       this.latencyMs = Number(process.hrtime.bigint() - t0) / 1e6
       this.recentLatencies.push(this.latencyMs)
       if (this.recentLatencies.length > LATENCY_SAMPLES) this.recentLatencies.shift()
       this.probeError = null
     } catch (err) {
       this.probeError = (err as Error).message
-      this.markDown()
+      this.markDown(PROBE_DOWN_MS)
+    } finally {
+      clearTimeout(timer)
+      this.probing = false
     }
   }
 
   /** Marks the node down after a request found its connection dead. */
-  markDown(): void {
-    this.downUntil = Date.now() + DOWN_FOR_MS
+  markDown(forMs = DOWN_FOR_MS): void {
+    this.downUntil = Math.max(this.downUntil, Date.now() + forMs)
   }
 
   close(): void {
