@@ -14,6 +14,7 @@ import { clientAuthConfig } from '../pg/pg-front-end.js'
 import type { CausalityToken } from '../routing/causality-token.js'
 import type { CqlDatacenter } from '../routing/decide-cql-route.js'
 import { tokenReadDcs } from '../routing/token-read-dcs.js'
+import { affinityHome } from '../routing/affinity-home.js'
 import { describeCql, routeCql } from './cql-statement-routing.js'
 import { CassandraConnection, CassandraError, type CqlResponseFrame } from './backend/cassandra-connection.js'
 import { CassandraPool } from './backend/cassandra-pool.js'
@@ -139,10 +140,11 @@ export class CqlFrontEnd implements FrontEnd {
             authenticate: this.auth.users.size > 0 ? (user, password, loopback) => this.authenticate(user, password, loopback) : null,
             registry: this.registry,
             describe: describeCql,
-            route: (info, consistency, serial, avoid, token) => this.route(info, consistency, serial, avoid, token),
+            route: (info, consistency, serial, avoid, token, home) => this.route(info, consistency, serial, avoid, token, home),
             clock: this.clock,
             tokenHorizonMs: TOKEN_HORIZON_MS,
             observedAt: (region, kind) => this.observedAt(region, kind),
+            affinityHome: (info, query, bound) => this.affinityHome(info, query, bound),
             connection: (region, version, keyspace) => this.connection(region, version, keyspace),
             nodeFailed: (region) => this.pools.get(region)?.markDown(),
             systemTable: (table, response) => this.systemTable(table, response),
@@ -217,6 +219,7 @@ export class CqlFrontEnd implements FrontEnd {
     serialConsistency: number | null,
     avoid: readonly string[],
     token: CausalityToken | null,
+    home: string | null,
   ): CqlRoute {
     const healthy: Record<string, boolean> = {}
     for (const [name, pool] of this.pools) healthy[name] = pool.healthy && !avoid.includes(name)
@@ -228,6 +231,7 @@ export class CqlFrontEnd implements FrontEnd {
     return routeCql(info, consistency, serialConsistency, {
       tokenRegions,
       carriesToken: token !== null,
+      home: home === null ? null : dc(home),
       sessionConsistency: this.config.routing.default_consistency,
       strongCqlConsistency: this.config.routing.strong_cql_consistency,
       local: dc(this.region),
@@ -252,6 +256,22 @@ export class CqlFrontEnd implements FrontEnd {
       return measured ?? (configured === undefined ? 1000 : 2 * configured)
     }
     return Math.max(roundTrip(from), roundTrip(to)) + this.config.routing.cql_replication_margin
+  }
+
+  /** routing.affinity: the home region of the row a statement names, over the regions that have Cassandra. */
+  private affinityHome(info: CqlStatementInfo, query: string, bound: (marker: number) => string | null): string | null {
+    const rules = this.config.routing.affinity
+    if (rules.length === 0) return null
+    const home = affinityHome(rules, [...this.pools.keys()], {
+      table: info.table,
+      keyspace: info.keyspace,
+      hintKey: info.hints.key,
+      query,
+      bound,
+    })
+    if (home === null) return null
+    this.log.debug({ key: home.key, home: home.region, rule: home.rule }, 'affinity: row has a home region')
+    return home.region
   }
 
   /**

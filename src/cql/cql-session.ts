@@ -32,6 +32,7 @@ import {
 } from '../routing/causality-token.js'
 import { HlcRemoteAheadError, type HlcTimestamp } from '../clock/hlc.js'
 import { addResponseExtras } from './protocol/add-response-extras.js'
+import { boundValueText } from './bound-value-text.js'
 import type { CustomPayload } from './protocol/request-messages.js'
 import type { PreparedStatementRegistry } from './prepared-registry.js'
 
@@ -43,6 +44,9 @@ export interface CqlStatementInfo {
   /** Counter updates and lightweight transactions are not idempotent: never retried on another node. */
   idempotent: boolean
   ddl: boolean
+  /** The table the statement names (null for a batch over several), and its keyspace when the text names one. */
+  table: string | null
+  keyspace: string | null
   systemTable: 'local' | 'peers' | 'peers_v2' | null
   useKeyspace: string | null
   lightweightTransaction: boolean
@@ -79,7 +83,10 @@ export interface CqlSessionContext {
     serialConsistency: number | null,
     avoid: readonly string[],
     token: CausalityToken | null,
+    home: string | null,
   ): CqlRoute
+  /** The home region of the row a statement names (routing.affinity), or null. */
+  affinityHome(info: CqlStatementInfo, query: string, bound: (marker: number) => string | null): string | null
   /** The process's HLC: tokens carry it, and tokens a client brings are merged into it. */
   clock: { now(): HlcTimestamp; update(remote: HlcTimestamp): HlcTimestamp | HlcRemoteAheadError }
   /** Token entries older than this are dropped: every DC that is up has them by then. */
@@ -307,7 +314,7 @@ export class CqlSession {
     const info = this.ctx.describe(request.query)
     if (info.useKeyspace !== null) {
       // Grey's backend connections are per keyspace: opening one for it checks that it exists.
-      await this.ctx.connection(this.ctx.route(info, null, null, [], null).region, this.version, info.useKeyspace)
+      await this.ctx.connection(this.ctx.route(info, null, null, [], null, null).region, this.version, info.useKeyspace)
       this.keyspace = info.useKeyspace
       return this.reply(stream, { type: 'RESULT', kind: 'Set_keyspace', keyspace: info.useKeyspace })
     }
@@ -323,17 +330,22 @@ export class CqlSession {
       request.offsets,
       this.keyspace,
       request.customPayload,
+      this.ctx.affinityHome(info, request.query, (i) => boundValueText(request.parameters.values?.[i], undefined)),
     )
   }
 
   private async prepare(frame: SplitFrame, request: PrepareRequest): Promise<void> {
     const info = this.ctx.describe(request.query)
-    const route = this.ctx.route(info, null, null, [], null)
+    const route = this.ctx.route(info, null, null, [], null, null)
     const connection = await this.ctx.connection(route.region, this.version, this.keyspace)
     const response = await connection.send(frame.frame)
     const decoded = decodeResponse(response.header, response.body).message
     if (decoded.type === 'RESULT' && decoded.kind === 'Prepared') {
-      this.ctx.registry.remember(Buffer.from(decoded.id), { query: request.query, keyspace: this.keyspace })
+      this.ctx.registry.remember(Buffer.from(decoded.id), {
+        query: request.query,
+        keyspace: this.keyspace,
+        variables: decoded.metadata.columns.map((c) => c.type),
+      })
     }
     this.relay(frame.header.stream, response)
   }
@@ -358,6 +370,7 @@ export class CqlSession {
       request.offsets,
       statement.keyspace,
       request.customPayload,
+      this.ctx.affinityHome(info, statement.query, (i) => boundValueText(request.parameters.values?.[i], statement.variables?.[i])),
     )
   }
 
@@ -388,12 +401,23 @@ export class CqlSession {
       stampable,
       idempotent,
       ddl: false,
+      table: null,
+      keyspace: null,
       systemTable: null,
       useKeyspace: null,
       lightweightTransaction,
       hints,
     }
-    await this.forward(frame, info, request.consistency, request.serialConsistency, request.offsets, this.keyspace, request.customPayload)
+    await this.forward(
+      frame,
+      info,
+      request.consistency,
+      request.serialConsistency,
+      request.offsets,
+      this.keyspace,
+      request.customPayload,
+      null,
+    )
   }
 
   /**
@@ -410,6 +434,7 @@ export class CqlSession {
     offsets: ParameterOffsets,
     keyspace: string | null,
     payload: CustomPayload | undefined,
+    home: string | null,
   ): Promise<void> {
     const stream = frame.header.stream
     const avoid: string[] = []
@@ -417,7 +442,7 @@ export class CqlSession {
     const stamp = info.stampable ? this.ctx.stampMicros() : undefined
     const kind = info.access
     for (let attempt = 1; ; attempt++) {
-      const route = this.ctx.route(info, consistency, serialConsistency ?? null, avoid, token)
+      const route = this.ctx.route(info, consistency, serialConsistency ?? null, avoid, token, home)
       this.ctx.observe.routed(route, kind)
       this.log.debug({ region: route.region, reason: route.reason, consistency: route.consistency }, 'routed')
       const change: ParameterChange = {}

@@ -20,6 +20,8 @@ export function describeCql(query: string): CqlStatementInfo {
     stampable: mutation && !c.hasUsingTimestamp && !c.lightweightTransaction && !counter,
     idempotent: c.access === 'read' || (mutation && !c.lightweightTransaction && !counter && !NON_IDEMPOTENT_UPDATE.test(query)),
     ddl: c.kind === 'ddl',
+    table: c.table,
+    keyspace: c.keyspace,
     systemTable: c.systemTable,
     useKeyspace: c.useKeyspace,
     lightweightTransaction: c.lightweightTransaction,
@@ -38,6 +40,8 @@ export interface CqlRoutingView {
   primary: CqlDatacenter
   nearest: readonly CqlDatacenter[]
   healthy: Readonly<Record<string, boolean>>
+  /** The home DC of the row the request names (affinity rules), or null. */
+  home: CqlDatacenter | null
 }
 
 /** The session's request, routed by the pure decision of src/routing (the front end supplies health and topology). */

@@ -1,8 +1,12 @@
+import type { CqlType } from './protocol/cql-type.js'
+
 /** What Grey remembers of a prepared statement: enough to re-prepare it on any node and to route its executions. */
 export interface PreparedStatement {
   query: string
   /** The keyspace of the connection it was prepared on (its id depends on it). */
   keyspace: string | null
+  /** The types of its bind markers, from the node's PREPARED answer (to read affinity keys from bound values). */
+  variables?: CqlType[]
 }
 
 /**

@@ -33,6 +33,11 @@ export interface CqlRouteInput {
    * DC; one, that DC; several, the DCs still replicating (read at ALL).
    */
   readonly tokenRegions?: readonly CqlDatacenter[]
+  /**
+   * The home DC of the row the request names (routing.affinity; src/routing/affinity-home.ts), or null. Writes of the
+   * row and reads that need its latest value go there, so one DC orders all of its writes.
+   */
+  readonly home?: CqlDatacenter | null
   /** The request carries a causality token: like PostgreSQL's after= hint, it asks for session consistency at least. */
   readonly carriesToken?: boolean
 }
@@ -54,6 +59,9 @@ export interface CqlRouteInput {
  * - `hint route=primary`: `/* grey: route=primary *\/` moved a local request to the primary region's DC.
  * - `local dc unhealthy`, `primary dc unhealthy`: the DC chosen above is down; the nearest healthy DC serves instead
  *   (a session request there does not see writes still on their way from the local DC).
+ * - `affinity: home dc`: an affinity rule gives the row a home region; its writes, and its reads at any level but
+ *   eventual, go to that region's DC (strong ones at the meeting level, as in the primary DC).
+ * - `home dc unhealthy`: the home DC is down; the nearest healthy DC serves instead.
  * - `token dc unhealthy`: the token's DC is down; the read is served by the local DC and flagged stale.
  * - `no healthy dc`: every DC is down; the request goes where it would have gone, to fail there with Cassandra's error.
  */
@@ -69,6 +77,8 @@ export type CqlRouteReason =
   | "session read in the token's dc"
   | "session read at ALL for the token's dcs"
   | 'token dc unhealthy'
+  | 'affinity: home dc'
+  | 'home dc unhealthy'
   | 'hint route=primary'
   | 'local dc unhealthy'
   | 'primary dc unhealthy'
@@ -92,7 +102,7 @@ export interface CqlRouteDecision {
 }
 
 interface Plan {
-  readonly role: 'local' | 'primary' | 'token'
+  readonly role: 'local' | 'primary' | 'token' | 'home'
   readonly consistency: number | null
   readonly serialConsistency: number | null
   readonly reason: CqlRouteReason
@@ -155,6 +165,11 @@ function planRoute(input: CqlRouteInput): Plan {
   if (strong && consistency !== null && isSerialConsistency(consistency)) {
     return plan('primary', consistency, input, 'serial consistency in primary dc', { paxos: true })
   }
+  if (input.home && !(level === 'eventual' && classification.access === 'read')) {
+    // The row's home DC holds every write of it; strong requests meet there like in the primary DC.
+    const homeLevel = strong || level === 'bounded' ? strongLevel(consistency, meeting) : consistency
+    return plan('home', homeLevel, input, 'affinity: home dc', { meetsInPrimary: (strong || level === 'bounded') && inPrimary })
+  }
   let chosen: Plan
   if (strong || level === 'bounded') {
     // Grey measures no lag between Cassandra DCs (hinted handoff and repair bound nothing), so a staleness bound
@@ -199,7 +214,14 @@ export function decideCqlRoute(input: CqlRouteInput): CqlRouteDecision {
   }
   const chosen = planRoute(input)
   const tokenDc = input.tokenRegions?.[0]
-  const preferred = chosen.role === 'local' ? input.local : chosen.role === 'token' && tokenDc ? tokenDc : input.primary
+  const preferred =
+    chosen.role === 'local'
+      ? input.local
+      : chosen.role === 'token' && tokenDc
+        ? tokenDc
+        : chosen.role === 'home' && input.home
+          ? input.home
+          : input.primary
   const healthy = (dc: CqlDatacenter): boolean => input.healthy[dc.region] === true
   const others = input.nearest.filter((dc) => dc.region !== input.local.region)
   const cutOff = others.length > 0 && others.every((dc) => !healthy(dc))
@@ -232,5 +254,6 @@ export function decideCqlRoute(input: CqlRouteInput): CqlRouteDecision {
   // No LOCAL_QUORUM outside the primary DC meets the strong writes made there; a QUORUM of the whole cluster at
   // least meets every other strong request made while the primary DC is down.
   if (chosen.meetsInPrimary) consistency = strongLevel(consistency, 'QUORUM')
-  return decide(fallback, consistency, serialConsistency, chosen.role === 'primary' ? 'primary dc unhealthy' : 'local dc unhealthy')
+  const reason = chosen.role === 'primary' ? 'primary dc unhealthy' : chosen.role === 'home' ? 'home dc unhealthy' : 'local dc unhealthy'
+  return decide(fallback, consistency, serialConsistency, reason)
 }

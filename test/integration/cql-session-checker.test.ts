@@ -276,6 +276,53 @@ t.test("a token handed to another region: the read goes to the writer's DC and s
   t.equal(await routed(greys['ap-south'], "session read in the token's dc"), before + 1, "served by the token's DC")
 })
 
+t.test('affinity rules: writes of a row go to its home DC, found from a bound column or a key hint', async (t) => {
+  await direct['us-east'].execute('CREATE TABLE IF NOT EXISTS affinity_users (user_id int PRIMARY KEY, name text)')
+  const grey = await greyInProcess(
+    'eu-west',
+    { GREY_ROUTING__AFFINITY: '[{key: "user:*", tables: [affinity_users], column: user_id, placement: ap-south}]' },
+    { cql: true },
+  )
+  const client = cassandraClient(grey.cql, 'eu-west', lab.pg)
+  try {
+    const homeWrites = async (): Promise<number> => {
+      let n = 0
+      for (const line of (await grey.metrics()).split('\n')) {
+        if (
+          line.startsWith('grey_query_routing_total{protocol="cql",kind="write"') &&
+          line.includes('region="ap-south",reason="affinity: home dc"')
+        ) {
+          n += Number(line.split(' ').at(-1))
+        }
+      }
+      return n
+    }
+    const id = Date.now() % 1_000_000_000
+    await client.execute('INSERT INTO affinity_users (user_id, name) VALUES (?, ?)', [id, 'bound'], { prepare: true })
+    await client.execute(`/* grey: key=user:${id + 1} */ INSERT INTO affinity_users (user_id, name) VALUES (${id + 1}, 'hinted')`, [], {
+      prepare: false,
+    })
+    await client.execute('UPDATE affinity_users SET name = ? WHERE user_id = ?', ['elsewhere', id + 2], { prepare: true })
+    t.equal(await homeWrites(), 3, 'every write went to ap-south, the home region')
+    // Written there at LOCAL_QUORUM: ap-south's own node has them at once, before any cross-DC replication.
+    for (const [key, name] of [
+      [id, 'bound'],
+      [id + 1, 'hinted'],
+    ] as const) {
+      const row = (
+        await direct['ap-south'].execute('SELECT name FROM affinity_users WHERE user_id = ?', [key], {
+          prepare: true,
+          consistency: types.consistencies.localOne,
+        })
+      ).first()
+      t.equal(row?.get('name'), name, `user:${key} is in ap-south`)
+    }
+  } finally {
+    await client.shutdown()
+    await grey.stop()
+  }
+})
+
 const staleReads = async (grey: GreyInProcess): Promise<number> => {
   const line = (await grey.metrics()).split('\n').find((l) => l.startsWith('grey_stale_reads_total{protocol="cql",region="ap-south"}'))
   return line === undefined ? 0 : Number(line.split(' ').at(-1))

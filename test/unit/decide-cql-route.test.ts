@@ -246,6 +246,34 @@ const CASES: readonly [name: string, change: Partial<CqlRouteInput>, expected: E
     at(AP, 'LOCAL_QUORUM', 'local dc unhealthy'),
   ],
 
+  // Affinity: the row's home DC
+  ['affinity: a session read goes to the home DC', { home: AP }, at(AP, 'LOCAL_QUORUM', 'affinity: home dc')],
+  [
+    'affinity: a write goes to the home DC at its level',
+    {
+      ...frame('LOCAL_ONE'),
+      home: AP,
+      classification: { access: 'write', hints: { problems: [] }, lightweightTransaction: false, systemTable: null },
+    },
+    at(AP, 'LOCAL_ONE', 'affinity: home dc'),
+  ],
+  ['affinity: an eventual read stays local', { ...frame('LOCAL_ONE'), home: AP }, at(EU, 'LOCAL_ONE', 'eventual in local dc')],
+  [
+    'affinity: strong meets in the home DC at LOCAL_QUORUM',
+    { ...frame('ONE'), ...hints({ consistency: 'strong' }), home: AP },
+    at(AP, 'LOCAL_QUORUM', 'affinity: home dc'),
+  ],
+  [
+    'affinity: the home DC down: the nearest healthy one, at QUORUM for strong',
+    { ...frame('QUORUM'), home: AP, ...down('ap-south') },
+    at(EU, 'QUORUM', 'home dc unhealthy'),
+  ],
+  [
+    'affinity: a lightweight transaction still runs in the primary DC',
+    { ...lwt(), home: AP },
+    at(US, 'LOCAL_QUORUM', 'lightweight transaction in primary dc'),
+  ],
+
   // Peer tables
   [
     'system.local is answered by the proxy',
