@@ -19,6 +19,8 @@ export interface GreyMetrics {
   /** grey_statement_duration_seconds: from the client's statement to the backend's last reply. */
   statementSeconds: Histogram<'protocol' | 'kind' | 'target'>
   backendErrors: Counter<'protocol' | 'region' | 'kind'>
+  /** grey_db_writes_total: write statements that completed, by protocol and the region that served them. */
+  dbWrites: Counter<'protocol' | 'region'>
   /** grey_stale_reads_total: reads served with the stale flag (a WARNING notice / a CQL warning), by serving region. */
   staleReads: Counter<'protocol' | 'region'>
   /** Registers a pool for grey_connection_pool_active / _max. */
@@ -102,6 +104,12 @@ export function createMetrics(info: { region: string; instance: string; version:
       name: 'grey_backend_errors_total',
       help: 'Backend failures seen by clients: connect, lost (mid-statement), pool_timeout, statement (an error the server returned).',
       labelNames: ['protocol', 'region', 'kind'],
+      registers: [registry],
+    }),
+    dbWrites: new Counter({
+      name: 'grey_db_writes_total',
+      help: 'Write statements that completed, by protocol and the region that served them.',
+      labelNames: ['protocol', 'region'],
       registers: [registry],
     }),
     staleReads: new Counter({

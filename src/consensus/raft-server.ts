@@ -436,6 +436,7 @@ export class RaftServer {
   #onSoftState(soft: SoftState): void {
     const previous = this.#soft
     this.#soft = soft
+    this.#options.metrics?.isLeader.set(soft.role === 'leader' ? 1 : 0)
     if (soft.leaderId !== null && soft.leaderId !== this.#lastLeader) {
       this.#lastLeader = soft.leaderId
       this.#options.metrics?.leaderChanges.inc()

@@ -160,11 +160,13 @@ export class CqlFrontEnd implements FrontEnd {
                   region: route.region,
                   reason: route.reason,
                 }),
-              statementDone: (kind, region, seconds) =>
+              statementDone: (kind, region, seconds) => {
                 this.metrics.statementSeconds.observe(
                   { protocol: 'cql', kind, target: region === this.region ? 'local' : 'remote' },
                   seconds,
-                ),
+                )
+                if (kind === 'write') this.metrics.dbWrites.inc({ protocol: 'cql', region })
+              },
               backendError: (region, kind) => this.metrics.backendErrors.inc({ protocol: 'cql', region, kind }),
               staleRead: (region) => this.metrics.staleReads.inc({ protocol: 'cql', region }),
             },

@@ -96,7 +96,10 @@ export class PgFrontEnd implements FrontEnd {
     this.nodes()
     this.observe = {
       routed: (d, kind) => metrics.routing.inc({ protocol: 'pg', kind, target: d.target, region: d.region, reason: d.reason }),
-      statementDone: (kind, target, seconds) => metrics.statementSeconds.observe({ protocol: 'pg', kind, target }, seconds),
+      statementDone: (kind, target, seconds) => {
+        metrics.statementSeconds.observe({ protocol: 'pg', kind, target }, seconds)
+        if (kind === 'write') metrics.dbWrites.inc({ protocol: 'pg', region: this.cluster().pgPrimary.region })
+      },
       staleRead: (region) => metrics.staleReads.inc({ protocol: 'pg', region }),
       backendError: (region, kind) => metrics.backendErrors.inc({ protocol: 'pg', region, kind }),
     }
