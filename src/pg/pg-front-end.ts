@@ -212,14 +212,15 @@ export class PgFrontEnd implements FrontEnd {
   private staleBecause(region: string): string | null {
     const lag = this.replication.lag(region)
     const warningMs = this.config.replication.postgres.max_lag_warning
+    if (this.replication.primaryUnreachable()) {
+      const since = lag === null ? '' : ` (its data is up to ${lag.seconds.toFixed(1)} s old)`
+      return `grey: stale read: the ${region} standby served it while the PostgreSQL primary cannot be reached from here${since}`
+    }
     if (lag !== null && (lag.atLeast || lag.seconds * 1000 > warningMs)) {
       return (
         `grey: stale read: the ${region} standby is ${lag.atLeast ? 'more than ' : ''}${lag.seconds.toFixed(1)} s behind the primary ` +
         `(replication.postgres.max_lag_warning is ${warningMs / 1000} s); ask for consistency=strong or a max_staleness to avoid it`
       )
-    }
-    if (this.replication.primaryUnreachable()) {
-      return `grey: stale read: the ${region} standby served it while the PostgreSQL primary cannot be reached from here, so its lag is unknown`
     }
     return null
   }

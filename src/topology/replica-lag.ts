@@ -57,3 +57,14 @@ export function replicaLag(history: LsnHistory, replayLsn: bigint, nowMs: number
   const since = held ?? samples[0]!
   return { bytes: latest.lsn - replayLsn, seconds: Math.max(0, nowMs - since.atMs) / 1000, atLeast: held === undefined }
 }
+
+/**
+ * A replica's lag in a round where the primary could not be read: it is known to be current only up to the primary's
+ * last sample, so its staleness is at least the time since then (a partition grows it, rather than freezing the last
+ * measurement at zero).
+ */
+export function lagWhilePrimaryUnseen(lag: ReplicaLag, history: LsnHistory, nowMs: number): ReplicaLag {
+  const latest = history.samples.at(-1)
+  if (!latest) return lag
+  return { ...lag, seconds: Math.max(lag.seconds, Math.max(0, nowMs - latest.atMs) / 1000) }
+}

@@ -8,7 +8,7 @@ import { queryBackend } from '../pg/backend/backend-query.js'
 import { Gauge, type Registry } from 'prom-client'
 import { formatLsn, parseLsn } from './lsn.js'
 import { FAILURES_TO_BAN, replicaBans, type BanReason, type ReplicaHealth } from './replica-bans.js'
-import { LsnHistory, replicaLag, type ReplicaLag } from './replica-lag.js'
+import { lagWhilePrimaryUnseen, LsnHistory, replicaLag, type ReplicaLag } from './replica-lag.js'
 
 export interface MonitoredNode {
   readonly region: string
@@ -163,7 +163,8 @@ export class ReplicationMonitor {
       standbys.map(async (region) => {
         const replay = await this.#read(region, 'SELECT pg_last_wal_replay_lsn()::text AS lsn')
         const state = this.#nodes.get(region)!
-        state.lag = replay === null ? null : replicaLag(this.#history, replay, this.#now())
+        const lag = replay === null ? null : replicaLag(this.#history, replay, this.#now())
+        state.lag = lag !== null && primaryLsn === null ? lagWhilePrimaryUnseen(lag, this.#history, this.#now()) : lag
       }),
     )
     const health: ReplicaHealth[] = standbys.map((region) => ({ region, ...this.#nodes.get(region)! }))

@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { formatLsn, parseLsn } from '../../src/topology/lsn.js'
-import { LsnHistory, replicaLag } from '../../src/topology/replica-lag.js'
+import { lagWhilePrimaryUnseen, LsnHistory, replicaLag } from '../../src/topology/replica-lag.js'
 
 t.test('LSN text round-trips and differences are bytes', async (t) => {
   t.equal(parseLsn('16/B374D848'), 0x16b374d848n)
@@ -70,4 +70,15 @@ t.test('the lag bound is never below the truth', async (t) => {
     ),
   )
   t.pass('held for every history')
+})
+
+t.test('with the primary out of sight, a current replica ages from the last sample', async (t) => {
+  const h = new LsnHistory(60_000)
+  h.record(1000n, 10_000)
+  const current = replicaLag(h, 1000n, 25_000)!
+  t.same(current, { bytes: 0n, seconds: 0, atLeast: false }, 'measured: zero')
+  t.same(lagWhilePrimaryUnseen(current, h, 25_000), { bytes: 0n, seconds: 15, atLeast: false }, 'unseen for 15 s: 15 s stale at most')
+  const behind = { bytes: 10n, seconds: 40, atLeast: true }
+  t.same(lagWhilePrimaryUnseen(behind, h, 25_000), behind, 'a larger measured lag stands')
+  t.same(lagWhilePrimaryUnseen(current, new LsnHistory(60_000), 25_000), current, 'no sample yet: unchanged')
 })
