@@ -7,6 +7,7 @@ import { loadConfig } from '../config/load-config.js'
 import { hostPort } from '../config/host-port.js'
 import type { Config } from '../config/config-schema.js'
 import { HybridLogicalClock } from '../clock/hlc.js'
+import { createFailoverMetrics, FailoverService } from '../failover/failover-service.js'
 import { clusterRoutes, clusterStatus } from '../admin/cluster-routes.js'
 import { clusterViewSource } from '../consensus/cluster-view.js'
 import { createRaftMetrics } from '../consensus/raft-metrics.js'
@@ -52,6 +53,19 @@ export async function startProxy(
         )
   const cluster = clusterViewSource(config, () => raft?.state ?? null)
   for (const frontEnd of frontEnds) await frontEnd.start(cluster)
+  // Failover needs the Raft log (to decide once, for everyone) and a PostgreSQL to watch.
+  const hasPostgres = Object.values(config.cluster.regions).some((r) => r.databases.postgres !== undefined)
+  const failover =
+    raft && hasPostgres
+      ? new FailoverService({
+          config,
+          raft,
+          cluster,
+          log: log.child({ component: 'failover' }),
+          metrics: createFailoverMetrics(metrics.registry),
+        })
+      : null
+  failover?.start()
   const adminAddress = hostPort(config.admin.listen)
   const admin = await startAdminServer({
     host: adminAddress.host,
@@ -86,6 +100,7 @@ export async function startProxy(
       log.info(result, result.drained ? 'drained' : 'drain timeout ran out; closed the remaining sessions')
       // Idle sessions and pooled server connections go too (drainFrontEnds closed them only on timeout).
       if (result.drained) await Promise.all(frontEnds.map((f) => f.closeAll('grey: shutting down')))
+      failover?.stop()
       await raft?.stop()
       await admin.close()
     },

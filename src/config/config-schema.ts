@@ -315,6 +315,10 @@ const RoutingSchema = z.strictObject({
 })
 
 const FailoverSchema = z.strictObject({
+  /** How often every Grey checks the PostgreSQL primary it routes to, and reports to the Raft leader. */
+  check_interval: duration({ positive: true }).prefault('250ms'),
+  /** A check unanswered this long counts as failed. */
+  check_timeout: duration({ positive: true }).prefault('500ms'),
   failover_after: duration({ positive: true }).prefault('2s'),
   failover_hold: duration({ positive: false }).prefault('5s'),
   allow_data_loss: z.boolean().default(false),

@@ -19,7 +19,8 @@ import { nodeIdCollision, raftNodeId } from './raft-node-id.js'
 import { RaftStorage } from './raft-storage.js'
 import { raftTiming, type RaftTiming } from './raft-timing.js'
 import { RaftTransport } from './raft-transport.js'
-import type { DeliveredPayload, ForwardedEntry } from './raft-wire.js'
+import type { DeliveredPayload, ForwardedEntry, HealthReport } from './raft-wire.js'
+import type { PrimaryReport } from '../failover/decide-failover.js'
 import type { LogEntry, NodeId, RaftMessage, RaftRole, SoftState } from './raft-message.js'
 import type { SubmitOutcome } from './submit-outcome.js'
 
@@ -128,6 +129,7 @@ export class RaftServer {
   readonly #proposals = new Map<number, ProposalWaiter>()
   #appliedWaiters: Array<{ index: number; resolve(): void }> = []
   readonly #forwards = new Map<number, (outcome: SubmitOutcome) => void>()
+  readonly #reports = new Map<string, PrimaryReport>()
   #nextRequestId = 1
 
   private constructor(options: RaftServerOptions, storage: RaftStorage, node: RaftNode, state: ClusterState, timing: RaftTiming) {
@@ -590,7 +592,40 @@ export class RaftServer {
       case 'forward-result':
         this.#forwards.get(payload.requestId)?.(payload.outcome)
         return
+      case 'report':
+        this.#noteReport(this.#memberName(from) ?? `node-${from}`, payload.report)
+        return
     }
+  }
+
+  #noteReport(member: string, report: HealthReport): void {
+    const now = Date.now()
+    this.#reports.set(member, {
+      member,
+      region: report.region,
+      epoch: report.epoch,
+      downSinceMs: report.downForMs === null ? null : now - report.downForMs,
+      receivedAtMs: now,
+    })
+  }
+
+  /**
+   * This Grey's view of the PostgreSQL primary, kept here and sent to every voter: whichever leads decides failovers
+   * from the latest report of each member (src/failover/decide-failover.ts). Reports are not logged.
+   */
+  reportPrimary(report: HealthReport): void {
+    this.#noteReport(this.#options.name, report)
+    for (const id of this.#peers.keys()) if (id !== this.id) this.#transport?.send(id, { kind: 'report', report })
+  }
+
+  /** The latest report of every member that sent one (this one's included). */
+  primaryReports(): PrimaryReport[] {
+    return [...this.#reports.values()]
+  }
+
+  /** Whether this member leads the Raft group now. */
+  get isLeader(): boolean {
+    return this.#soft.role === 'leader'
   }
 
   /**

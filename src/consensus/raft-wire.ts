@@ -27,6 +27,17 @@ export type PeerPayload =
   | { readonly kind: 'ping' }
   | { readonly kind: 'forward'; readonly requestId: number; readonly entry: ForwardedEntry; readonly timeoutMs: number }
   | { readonly kind: 'forward-result'; readonly requestId: number; readonly outcome: SubmitOutcome }
+  /** A Grey's view of the PostgreSQL primary it routes to, for the leader's failover decision; never logged. */
+  | { readonly kind: 'report'; readonly report: HealthReport }
+
+/** What a Grey says about the primary it checks (src/failover/primary-watch.ts). */
+export interface HealthReport {
+  readonly region: string
+  /** The failover epoch of the primary it checked. */
+  readonly epoch: number
+  /** How long its checks have failed in a row, at sending; null when the last one succeeded (a duration: clocks differ). */
+  readonly downForMs: number | null
+}
 
 /** What the transport hands on to its user: everything but its own pings. */
 export type DeliveredPayload = Exclude<PeerPayload, { readonly kind: 'ping' }>
@@ -81,6 +92,10 @@ const body = z.discriminatedUnion('kind', [
     timeoutMs: count,
   }),
   z.strictObject({ kind: z.literal('forward-result'), requestId: count, outcome }),
+  z.strictObject({
+    kind: z.literal('report'),
+    report: z.strictObject({ region: z.string().min(1), epoch: count, downForMs: count.nullable() }),
+  }),
 ])
 const frame = z.strictObject({ seq: z.int().min(1), hlc: z.string(), body })
 

@@ -121,7 +121,16 @@ export async function initPrimary(plan: LabPlan, region: RegionPlan): Promise<vo
     await client.query(`CREATE ROLE ${plan.replicationUser} LOGIN REPLICATION PASSWORD '${plan.replicationPassword}'`)
     await client.query(`CREATE DATABASE ${plan.pgDatabase} OWNER ${plan.pgUser}`)
     await client.query(`GRANT pg_monitor TO ${plan.pgUser}`)
-    await client.query(`GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO ${plan.pgUser}`)
+    // Grey's failover promotes a standby and repoints the others, connected to the application's database as its
+    // own user: function privileges belong to each database, so they are granted there.
+    const app = await superuserClient(plan, region, plan.pgDatabase)
+    try {
+      await app.query(`GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO ${plan.pgUser}`)
+      await app.query(`GRANT EXECUTE ON FUNCTION pg_reload_conf() TO ${plan.pgUser}`)
+      await app.query(`GRANT ALTER SYSTEM ON PARAMETER primary_conninfo, primary_slot_name, synchronous_standby_names TO ${plan.pgUser}`)
+    } finally {
+      await app.end()
+    }
     // Set only now: with it on, every commit (these roles too) waits for a standby that does not exist yet.
     await client.query(`ALTER SYSTEM SET synchronous_standby_names = '${syncStandbyNames(plan).replaceAll("'", "''")}'`)
     await client.query('SELECT pg_reload_conf()')
@@ -185,8 +194,8 @@ export function pgLogTail(plan: LabPlan, region: string, lines = 20): string {
   return existsSync(path) ? readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : ''
 }
 
-async function superuserClient(plan: LabPlan, region: RegionPlan): Promise<pg.Client> {
-  const client = new pg.Client({ host: pgSocketDir(plan), port: region.pg.port, user: SUPERUSER, database: 'postgres' })
+async function superuserClient(plan: LabPlan, region: RegionPlan, database = 'postgres'): Promise<pg.Client> {
+  const client = new pg.Client({ host: pgSocketDir(plan), port: region.pg.port, user: SUPERUSER, database })
   await client.connect()
   return client
 }

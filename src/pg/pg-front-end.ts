@@ -6,6 +6,8 @@ import type { Logger } from 'pino'
 import type { GreyMetrics } from '../admin/metrics.js'
 import { listenForClients } from '../cli/client-listener.js'
 import type { FrontEnd } from '../cli/front-end.js'
+import { queryOnce } from './backend/query-once.js'
+import type { BackendCredentials } from './backend/backend-connection.js'
 import type { Config } from '../config/config-schema.js'
 import { clusterView, type ClusterView } from '../consensus/cluster-view.js'
 import type { ClientAuthConfig, ClientAuthMethod } from './auth/auth-method.js'
@@ -16,6 +18,8 @@ import { ReplicationMonitor } from '../topology/replication-monitor.js'
 import { BackendPool } from './backend/backend-pool.js'
 import * as msg from './protocol/backend-serializer.js'
 import { PgSession, type PgNodes, type PgSessionObserver } from './pg-session.js'
+/** How often a write waiting for a failover looks at the cluster view and asks the new primary. */
+const PRIMARY_WAIT_POLL_MS = 50
 
 /** Client users of the config as authentication methods; a password becomes a SCRAM verifier once, here. */
 export function clientAuthConfig(config: Config): ClientAuthConfig {
@@ -42,6 +46,10 @@ export class PgFrontEnd implements FrontEnd {
   private readonly pools = new Map<string, BackendPool>()
   private readonly newPool: (region: string) => BackendPool
   private cluster: () => ClusterView
+  /** The highest failover epoch whose primary this Grey has seen out of recovery (epoch 0: the configured primary). */
+  private confirmedEpoch = 0
+  private confirming: Promise<void> | null = null
+  private readonly credentials: BackendCredentials
   /** Replica lag and bans, polled while the front end runs. */
   readonly replication: ReplicationMonitor
   private readonly auth: ClientAuthConfig
@@ -63,6 +71,7 @@ export class PgFrontEnd implements FrontEnd {
       password: config.cluster.postgres.password ?? '',
       database: config.cluster.postgres.database,
     }
+    this.credentials = credentials
     const poolOptions = {
       maxConnections: config.proxy.pool.max_connections_per_node,
       acquireTimeoutMs: config.proxy.pool.acquire_timeout,
@@ -150,6 +159,7 @@ export class PgFrontEnd implements FrontEnd {
             noteReplicaApplied: (region, lsn) => this.replication.noteApplied(region, lsn),
             writingFunctions: this.config.routing.writing_functions,
             nodes: () => this.nodes(),
+            awaitPrimary: (afterEpoch) => this.awaitPrimary(afterEpoch),
             tls: this.tls,
             log: this.log,
             limits: {
@@ -206,6 +216,57 @@ export class PgFrontEnd implements FrontEnd {
       epoch: view.pgPrimary.epoch,
       staleBecause: localReplica ? this.staleBecause(region) : null,
     }
+  }
+
+  /**
+   * After a failover the Raft log names the new primary at once, but it takes writes only once pg_promote has brought
+   * it out of recovery: until this Grey has seen that (one query, shared by every session), writes wait, up to
+   * failover.failover_hold. With `afterEpoch`, also waits for a failover away from that epoch's primary.
+   */
+  private async awaitPrimary(afterEpoch: number | null): Promise<string | null> {
+    const ready = (): boolean => {
+      const { epoch } = this.cluster().pgPrimary
+      return (afterEpoch === null || epoch > afterEpoch) && epoch <= this.confirmedEpoch
+    }
+    if (ready()) return null
+    const holdMs = this.config.failover.failover_hold
+    const deadline = Date.now() + holdMs
+    while (Date.now() < deadline) {
+      const { pgPrimary } = this.cluster()
+      if (afterEpoch === null || pgPrimary.epoch > afterEpoch) await this.confirmPrimary(pgPrimary.region, pgPrimary.epoch)
+      if (ready()) return null
+      await new Promise((r) => setTimeout(r, PRIMARY_WAIT_POLL_MS))
+    }
+    const { pgPrimary } = this.cluster()
+    return afterEpoch !== null && pgPrimary.epoch <= afterEpoch
+      ? `grey: no failover replaced the PostgreSQL primary in ${pgPrimary.region} within failover.failover_hold (${holdMs} ms); retry later`
+      : `grey: the new PostgreSQL primary in ${pgPrimary.region} (failover epoch ${pgPrimary.epoch}) has not left recovery within failover.failover_hold (${holdMs} ms); retry later`
+  }
+
+  /** Asks the primary of `epoch` whether it has left recovery; one question at a time for the whole front end. */
+  private confirmPrimary(region: string, epoch: number): Promise<void> {
+    this.confirming ??= (async () => {
+      const pg = this.config.cluster.regions[region]?.databases.postgres
+      if (!pg) return
+      try {
+        const [inRecovery] = await queryOnce(
+          { region, host: pg.host, port: pg.port },
+          this.credentials,
+          'SELECT pg_is_in_recovery()::text',
+          {
+            timeoutMs: 1000,
+            applicationName: 'grey failover',
+          },
+        )
+        if (inRecovery === 'false' && epoch > this.confirmedEpoch) {
+          this.confirmedEpoch = epoch
+          this.log.info({ primary: region, epoch }, 'the new PostgreSQL primary takes writes')
+        }
+      } catch {
+        // Not reachable yet: asked again on the next poll.
+      }
+    })().finally(() => (this.confirming = null))
+    return this.confirming
   }
 
   /** The stale flag's sentence for reads from this region's standby, or null while it keeps up. */

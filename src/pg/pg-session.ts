@@ -51,6 +51,12 @@ export interface PgSessionContext {
   writingFunctions: readonly string[]
   /** The PostgreSQL primary and this region's replica as the cluster view names them now. */
   nodes(): PgNodes
+  /**
+   * Waits until the primary the cluster names is known to take writes (out of recovery after a failover) and, with
+   * `afterEpoch`, until a failover has replaced the primary of that epoch; null then, else why not after
+   * failover.failover_hold.
+   */
+  awaitPrimary(afterEpoch: number | null): Promise<string | null>
   /** TLS toward clients when a certificate is configured; SSLRequest is answered 'N' otherwise. */
   tls: SecureContext | null
   log: Logger
@@ -595,7 +601,13 @@ export class PgSession {
       epoch: nodes.epoch,
     })
     let pool = decision.target === 'primary' ? nodes.primary : (nodes.localReplica ?? nodes.primary)
-    let backend = await this.acquire(pool)
+    if (pool === nodes.primary) {
+      // After a failover, the new primary takes writes once it has left recovery; until then (up to failover_hold) wait.
+      const problem = await this.ctx.awaitPrimary(null)
+      if (problem !== null) return this.refuseFlight('57P03', problem)
+      pool = this.ctx.nodes().primary
+    }
+    let backend = pool === this.ctx.nodes().primary ? await this.acquirePrimary(pool) : await this.acquire(pool)
     if (backend && decision.waitFor) {
       if (!(await this.awaitReplay(backend, pool, decision.waitFor.lsn))) {
         if (!backend.isClosed) this.putBack(pool, backend)
@@ -614,6 +626,33 @@ export class PgSession {
 
   /** The connection this client keeps on `pool` (session pooling), else one from the pool; null when none (the client was told). */
   private async acquire(pool: BackendPool): Promise<BackendConnection | null> {
+    const got = await this.tryAcquire(pool)
+    if (!(got instanceof Error)) return got
+    this.refuseFlight(got.sqlState ?? '08006', got.message)
+    return null
+  }
+
+  /**
+   * A connection to the primary. When the primary does not take it (a crash, a partition), a failover may be under
+   * way: the flight waits up to failover_hold for the next epoch's primary instead of failing at once.
+   */
+  private async acquirePrimary(pool: BackendPool): Promise<BackendConnection | null> {
+    const epoch = this.ctx.nodes().epoch
+    const got = await this.tryAcquire(pool)
+    if (!(got instanceof Error)) return got
+    if (got.sqlState === '53300') {
+      this.refuseFlight('53300', got.message)
+      return null
+    }
+    const problem = await this.ctx.awaitPrimary(epoch)
+    if (problem !== null) {
+      this.refuseFlight('57P03', `${got.message}; ${problem}`)
+      return null
+    }
+    return this.acquire(this.ctx.nodes().primary)
+  }
+
+  private async tryAcquire(pool: BackendPool): Promise<BackendConnection | BackendError> {
     const kept = this.kept.get(pool)
     if (kept) {
       this.kept.delete(pool)
@@ -625,12 +664,15 @@ export class PgSession {
     } catch (err) {
       const e = err as BackendError
       this.ctx.observe.backendError(pool.node.region, e.sqlState === '53300' ? 'pool_timeout' : 'connect')
-      this.heldBegin = null
-      this.socket.write(
-        Buffer.concat([msg.errorResponse({ severity: 'ERROR', code: e.sqlState ?? '08006', message: e.message }), msg.readyForQuery('I')]),
-      )
-      return null
+      return e
     }
+  }
+
+  /** Ends the flight with an error and ReadyForQuery, the statement not run. */
+  private refuseFlight(code: string, message: string): false {
+    this.heldBegin = null
+    this.socket.write(Buffer.concat([msg.errorResponse({ severity: 'ERROR', code, message }), msg.readyForQuery('I')]))
+    return false
   }
 
   /** A connection taken but not used: kept by session pooling, else back to its pool. */

@@ -69,7 +69,13 @@ t.test('the example file is valid and says what the lab runs', async (t) => {
     { match: { application_name: 'batch-jobs' }, consistency: 'bounded', max_staleness: 30_000 },
   ])
   t.strictSame(config.routing.affinity, [{ key: 'user:*', tables: ['users', 'orders'], column: 'user_id', placement: 'hash' }])
-  t.strictSame(config.failover, { failover_after: 2_000, failover_hold: 5_000, allow_data_loss: false })
+  t.strictSame(config.failover, {
+    check_interval: 250,
+    check_timeout: 500,
+    failover_after: 2_000,
+    failover_hold: 5_000,
+    allow_data_loss: false,
+  })
 })
 
 t.test('the same file serves every region', async (t) => {
@@ -137,7 +143,7 @@ t.test('a minimal file gets every default', async (t) => {
       rules: [],
       affinity: [],
     },
-    failover: { failover_after: 2_000, failover_hold: 5_000, allow_data_loss: false },
+    failover: { check_interval: 250, check_timeout: 500, failover_after: 2_000, failover_hold: 5_000, allow_data_loss: false },
   })
 })
 

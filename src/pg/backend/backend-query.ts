@@ -15,6 +15,8 @@ export interface BackendQueryResult {
  */
 export function queryBackend(conn: BackendConnection, sql: string): Promise<BackendQueryResult> {
   return new Promise((resolve, reject) => {
+    // A connection that closed between queries (its server died) would never answer, nor close again.
+    if (conn.isClosed) return reject(new Error('grey: the server connection is closed'))
     const rows: (string | null)[] = []
     let error: string | null = null
     const assembler = new FrameAssembler()

@@ -1,0 +1,303 @@
+// The shell of PostgreSQL failover (ARCHITECTURE §8): every Grey checks the primary it routes to and reports to the
+// Raft voters; the leader decides from the reports (decide-failover.ts), picks the standby (choose-promotion.ts),
+// commits the new primary and epoch to the Raft log first, then promotes it. Every Grey routes writes by the log, and
+// waits for the new primary to leave recovery before sending it any (src/pg/pg-front-end.ts).
+import type { Logger } from 'pino'
+import { Counter, Histogram, type Registry } from 'prom-client'
+import type { ClusterView } from '../consensus/cluster-view.js'
+import type { RaftServer } from '../consensus/raft-server.js'
+import type { Config } from '../config/config-schema.js'
+import { BackendConnection, type BackendCredentials, type BackendNode } from '../pg/backend/backend-connection.js'
+import { queryBackend } from '../pg/backend/backend-query.js'
+import { AdminConnection } from '../pg/backend/query-once.js'
+import { parseLsn } from '../topology/lsn.js'
+import { choosePromotion, type StandbyState } from './choose-promotion.js'
+import { decideFailover } from './decide-failover.js'
+
+/** After a failed attempt (no candidate, a refused proposal), the leader tries again this much later. */
+const RETRY_AFTER_MS = 2000
+const PROMOTE_TIMEOUT_S = 30
+
+export interface FailoverMetrics {
+  readonly failovers: Counter<'cluster'>
+  readonly seconds: Histogram<'cluster'>
+}
+
+export function createFailoverMetrics(registry: Registry): FailoverMetrics {
+  const failovers = new Counter({
+    name: 'grey_failover_total',
+    help: 'PostgreSQL failovers this Grey ran as the Raft leader (a standby promoted).',
+    labelNames: ['cluster'],
+    registers: [registry],
+  })
+  return {
+    failovers,
+    seconds: new Histogram({
+      name: 'grey_failover_duration_seconds',
+      help: 'From the first report of the primary down to the standby promoted, for failovers this Grey ran.',
+      labelNames: ['cluster'],
+      buckets: [0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10, 20, 30],
+      registers: [registry],
+    }),
+  }
+}
+
+export interface FailoverServiceOptions {
+  readonly config: Config
+  readonly raft: RaftServer
+  readonly cluster: () => ClusterView
+  readonly log: Logger
+  readonly metrics: FailoverMetrics
+}
+
+export class FailoverService {
+  readonly #options: FailoverServiceOptions
+  readonly #credentials: BackendCredentials
+  #timer: NodeJS.Timeout | null = null
+  #check: BackendConnection | null = null
+  #checkedEpoch = -1
+  #failingSinceMs: number | null = null
+  #checkStartedMs: number | null = null
+  #leading = false
+  #retryAtMs = 0
+  #stopped = false
+
+  constructor(options: FailoverServiceOptions) {
+    this.#options = options
+    const pg = options.config.cluster.postgres
+    this.#credentials = { user: pg.user, password: pg.password ?? '', database: pg.database }
+    // At 0 from the start, so that increase() sees the first failover.
+    options.metrics.failovers.inc({ cluster: options.config.cluster.name }, 0)
+  }
+
+  start(): void {
+    const interval = this.#options.config.failover.check_interval
+    this.#timer = setInterval(() => this.#tick(), interval)
+    this.#timer.unref()
+  }
+
+  stop(): void {
+    this.#stopped = true
+    if (this.#timer) clearInterval(this.#timer)
+    this.#check?.close(null)
+  }
+
+  /**
+   * Every check_interval: start a check unless one is running, report what is known (a check running longer than
+   * check_timeout counts as failed since it began, so a primary that holds connections open is seen down too), and
+   * lead when this member leads.
+   */
+  #tick(): void {
+    if (this.#stopped) return
+    const now = Date.now()
+    if (this.#checkStartedMs === null) {
+      this.#checkStartedMs = now
+      void this.#checkPrimary().finally(() => (this.#checkStartedMs = null))
+    } else if (this.#failingSinceMs === null && now - this.#checkStartedMs > this.#options.config.failover.check_timeout) {
+      this.#failingSinceMs = this.#checkStartedMs
+    }
+    const { pgPrimary } = this.#options.cluster()
+    if (pgPrimary.epoch === this.#checkedEpoch) {
+      this.#options.raft.reportPrimary({
+        region: this.#options.config.proxy.region,
+        epoch: pgPrimary.epoch,
+        downForMs: this.#failingSinceMs === null ? null : now - this.#failingSinceMs,
+      })
+    }
+    if (this.#options.raft.isLeader && !this.#leading) {
+      this.#leading = true
+      void this.#lead().finally(() => (this.#leading = false))
+    }
+  }
+
+  #node(region: string): BackendNode | null {
+    const pg = this.#options.config.cluster.regions[region]?.databases.postgres
+    return pg ? { region, host: pg.host, port: pg.port } : null
+  }
+
+  /** One check of the primary: SELECT 1 on a connection kept for it. */
+  async #checkPrimary(): Promise<void> {
+    const { pgPrimary } = this.#options.cluster()
+    const { config } = this.#options
+    if (pgPrimary.epoch !== this.#checkedEpoch) {
+      // A new primary: a fresh connection and a fresh count.
+      this.#check?.close(null)
+      this.#check = null
+      this.#failingSinceMs = null
+      this.#checkedEpoch = pgPrimary.epoch
+    }
+    const node = this.#node(pgPrimary.region)
+    if (!node) return
+    const timeoutMs = config.failover.check_timeout
+    try {
+      // Connecting takes several round trips (start-up, SCRAM) and may cross the WAN: pool.connect_timeout. The check
+      // itself, one round trip on the kept connection, gets failover.check_timeout.
+      this.#check ??= await BackendConnection.connect(node, this.#credentials, {
+        timeoutMs: config.proxy.pool.connect_timeout,
+        applicationName: 'grey failover check',
+      })
+      const check = this.#check
+      const timer = setTimeout(() => check.close(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+      const result = await queryBackend(check, 'SELECT 1').finally(() => clearTimeout(timer))
+      if (result.error !== null) throw new Error(result.error)
+      if (this.#failingSinceMs !== null) this.#options.log.info({ primary: pgPrimary.region }, 'the PostgreSQL primary answers again')
+      this.#failingSinceMs = null
+    } catch (err) {
+      this.#check?.close(null)
+      this.#check = null
+      if (this.#failingSinceMs === null) {
+        this.#failingSinceMs = Date.now()
+        this.#options.log.warn({ primary: pgPrimary.region, err: (err as Error).message }, 'the PostgreSQL primary failed a check')
+      }
+    }
+  }
+
+  /** The leader's part: decide from every member's latest report, and fail over when a majority of regions say so. */
+  async #lead(): Promise<void> {
+    const { config, raft, log } = this.#options
+    const view = this.#options.cluster()
+    const now = Date.now()
+    if (now < this.#retryAtMs) return
+    const reports = raft.primaryReports()
+    const decision = decideFailover({
+      reports,
+      regions: Object.keys(config.cluster.regions),
+      epoch: view.pgPrimary.epoch,
+      nowMs: now,
+      failoverAfterMs: config.failover.failover_after,
+      reportTtlMs: 4 * config.failover.check_interval + config.failover.check_timeout,
+    })
+    if (!decision.failover) return
+    const firstDown = Math.min(
+      ...reports.filter((r) => r.epoch === view.pgPrimary.epoch && r.downSinceMs !== null).map((r) => r.downSinceMs!),
+    )
+    log.warn({ primary: view.pgPrimary.region, epoch: view.pgPrimary.epoch, reason: decision.reason }, 'failover decided')
+    // The synchronous standbys first: one of them is the candidate whenever one answers, and the asynchronous ones,
+    // often further away, are asked only when none does and failover.allow_data_loss lets one of them stand in.
+    const sync = new Set(config.replication.postgres.synchronous_standbys)
+    let asked = await this.#standbys(view, (r) => sync.has(r))
+    let choice = choosePromotion(
+      asked.map((a) => a.state),
+      false,
+    )
+    if (!choice.ok) {
+      for (const a of asked) a.admin?.close()
+      asked = await this.#standbys(view, () => true)
+      choice = choosePromotion(
+        asked.map((a) => a.state),
+        config.failover.allow_data_loss,
+      )
+    }
+    const standbys = asked.map((a) => a.state)
+    const admin = choice.ok ? (asked.find((a) => a.state.region === choice.region)?.admin ?? null) : null
+    for (const a of asked) if (a.admin !== admin) a.admin?.close()
+    if (!choice.ok || admin === null) {
+      log.error(
+        { reason: choice.reason, standbys: standbys.map((s) => ({ ...s, replayLsn: s.replayLsn?.toString() ?? null })) },
+        'no standby to promote',
+      )
+      this.#retryAtMs = now + RETRY_AFTER_MS
+      return
+    }
+    try {
+      if (choice.dataLoss) {
+        log.error({ candidate: choice.region }, `PROMOTING AN ASYNCHRONOUS STANDBY: ${choice.reason}`)
+      }
+      // The log first: from the moment the entry applies, no Grey routes writes to the old primary's epoch.
+      const outcome = await raft.propose({
+        type: 'set-pg-primary',
+        cluster: view.name,
+        region: choice.region,
+        expectedEpoch: view.pgPrimary.epoch,
+      })
+      if (outcome.status !== 'applied' || outcome.error !== null) {
+        log.warn({ outcome }, 'the new primary was not committed; trying again')
+        this.#retryAtMs = now + RETRY_AFTER_MS
+        return
+      }
+      // Before it takes writes (ALTER SYSTEM works in recovery), so that no commit waits for a standby that is gone.
+      await this.#setSynchronousStandbys(admin, choice.region)
+      try {
+        await admin.query(`SELECT pg_promote(true, ${PROMOTE_TIMEOUT_S})::text`, (PROMOTE_TIMEOUT_S + 5) * 1000)
+      } catch (err) {
+        // The log already names it: Greys keep waiting for it to leave recovery (failover.failover_hold), and the
+        // operator sees this.
+        log.error({ candidate: choice.region, err: (err as Error).message }, 'pg_promote failed on the new primary')
+        return
+      }
+    } finally {
+      admin.close()
+    }
+    const seconds = (Date.now() - firstDown) / 1000
+    this.#options.metrics.failovers.inc({ cluster: view.name })
+    this.#options.metrics.seconds.observe({ cluster: view.name }, seconds)
+    log.warn(
+      {
+        from: view.pgPrimary.region,
+        to: choice.region,
+        epoch: view.pgPrimary.epoch + 1,
+        lsn: choice.lsn.toString(),
+        seconds,
+        dataLoss: choice.dataLoss,
+      },
+      'failover done: standby promoted',
+    )
+  }
+
+  /**
+   * The new primary inherited the old one's synchronous_standby_names, which names itself: its commits would wait for a
+   * standby that does not exist. It now names the other configured synchronous standbys; with none left, commits are
+   * acknowledged without a standby, and the log says that the next failover may lose them.
+   */
+  async #setSynchronousStandbys(admin: AdminConnection, promoted: string): Promise<void> {
+    const { config, log } = this.#options
+    const others = config.replication.postgres.synchronous_standbys.filter((r) => r !== promoted)
+    const names = others.length === 0 ? '' : `FIRST 1 (${others.map((r) => `"${r.replaceAll('"', '""')}"`).join(', ')})`
+    try {
+      await admin.query(`ALTER SYSTEM SET synchronous_standby_names = '${names.replaceAll("'", "''")}'`, 5000)
+      await admin.query('SELECT pg_reload_conf()::text', 5000)
+      if (others.length === 0) {
+        log.warn(
+          { primary: promoted },
+          'no synchronous standby is left: commits are acknowledged by the new primary alone until one is added back, and a failover before then may lose them',
+        )
+      }
+    } catch (err) {
+      log.error(
+        { primary: promoted, err: (err as Error).message },
+        'could not set synchronous_standby_names on the new primary; its commits may wait',
+      )
+    }
+  }
+
+  /**
+   * Every other region's PostgreSQL: in recovery, and how far it has replayed (null where it did not answer), each
+   * with the connection that asked, kept open for the promotion (connections across the WAN take several round trips).
+   */
+  async #standbys(
+    view: ClusterView,
+    which: (region: string) => boolean,
+  ): Promise<{ state: StandbyState; admin: AdminConnection | null }[]> {
+    const { config } = this.#options
+    const sync = new Set(config.replication.postgres.synchronous_standbys)
+    const regions = Object.keys(config.cluster.regions).filter((r) => r !== view.pgPrimary.region && this.#node(r) !== null && which(r))
+    const options = { timeoutMs: config.proxy.pool.connect_timeout, applicationName: 'grey failover' }
+    return Promise.all(
+      regions.map(async (region) => {
+        let admin: AdminConnection | null = null
+        try {
+          admin = await AdminConnection.open(this.#node(region)!, this.#credentials, options)
+          const [row] = await admin.query(
+            "SELECT pg_is_in_recovery()::text || ' ' || coalesce(pg_last_wal_replay_lsn()::text, '')",
+            config.failover.check_timeout,
+          )
+          const [recovery, lsn] = (row ?? '').split(' ')
+          return { state: { region, synchronous: sync.has(region), inRecovery: recovery === 'true', replayLsn: parseLsn(lsn) }, admin }
+        } catch {
+          admin?.close()
+          return { state: { region, synchronous: sync.has(region), inRecovery: null, replayLsn: null }, admin: null }
+        }
+      }),
+    )
+  }
+}
