@@ -8,8 +8,11 @@ export interface FrontEnd {
   readonly name: string
   /** host:port it listens on, once started. */
   readonly address: string | null
-  /** `cluster`: the effective cluster (config overridden by the Raft log), read per routing decision. */
-  start(cluster: () => ClusterView): Promise<void>
+  /**
+   * `cluster`: the effective cluster (config overridden by the Raft log), read per routing decision. `cutOff`: why this
+   * Grey is cut off from the Raft majority, or null (always null without Raft); writes are refused while it says so.
+   */
+  start(cluster: () => ClusterView, cutOff?: () => string | null): Promise<void>
   stopAccepting(): Promise<void>
   /** Open client sessions; those inside a transaction are waited for when draining. */
   activeSessions(): number

@@ -52,7 +52,8 @@ export async function startProxy(
           }),
         )
   const cluster = clusterViewSource(config, () => raft?.state ?? null)
-  for (const frontEnd of frontEnds) await frontEnd.start(cluster)
+  const cutOff = (): string | null => raft?.cutOff() ?? null
+  for (const frontEnd of frontEnds) await frontEnd.start(cluster, cutOff)
   // Failover needs the Raft log (to decide once, for everyone) and a PostgreSQL to watch.
   const hasPostgres = Object.values(config.cluster.regions).some((r) => r.databases.postgres !== undefined)
   const failover =

@@ -315,6 +315,8 @@ const RoutingSchema = z.strictObject({
 })
 
 const FailoverSchema = z.strictObject({
+  /** Automatic failover; off, the Greys still check and report, and `grey cluster` commands still move the primary. */
+  enabled: z.boolean().default(true),
   /** How often every Grey checks the PostgreSQL primary it routes to, and reports to the Raft leader. */
   check_interval: duration({ positive: true }).prefault('250ms'),
   /** A check unanswered this long counts as failed. */

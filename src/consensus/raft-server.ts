@@ -100,6 +100,8 @@ interface ProposalWaiter {
 }
 
 const DEFAULT_PROPOSAL_TIMEOUT_MS = 5000
+/** cutOff() is asked per write statement; its answer is reused this long. */
+const CUT_OFF_CACHE_MS = 50
 const RETRY_MS = 25
 
 export class RaftServer {
@@ -130,6 +132,7 @@ export class RaftServer {
   #appliedWaiters: Array<{ index: number; resolve(): void }> = []
   readonly #forwards = new Map<number, (outcome: SubmitOutcome) => void>()
   readonly #reports = new Map<string, PrimaryReport>()
+  #cutOffAt: { readonly at: number; readonly reason: string | null } | null = null
   #nextRequestId = 1
 
   private constructor(options: RaftServerOptions, storage: RaftStorage, node: RaftNode, state: ClusterState, timing: RaftTiming) {
@@ -621,6 +624,21 @@ export class RaftServer {
   /** The latest report of every member that sent one (this one's included). */
   primaryReports(): PrimaryReport[] {
     return [...this.#reports.values()]
+  }
+
+  /**
+   * Why this member is cut off from the Raft majority, or null: a voter that has heard fewer than a majority of voters
+   * within the election timeout (a follower loses its leader, a leader steps down, in that time). Writes through this
+   * Grey are fenced on it: a region cut off stops taking writes before the majority side can have promoted a new
+   * primary (failover_after is longer than the election timeout).
+   */
+  cutOff(): string | null {
+    const now = Date.now()
+    if (this.#cutOffAt !== null && now - this.#cutOffAt.at < CUT_OFF_CACHE_MS) return this.#cutOffAt.reason
+    const { quorum, role } = this.status()
+    const reason = role === 'stopped' || quorum.reachable < quorum.needed ? quorum.reason : null
+    this.#cutOffAt = { at: now, reason }
+    return reason
   }
 
   /** Whether this member leads the Raft group now. */

@@ -104,7 +104,7 @@ export class FailoverService {
         downForMs: this.#failingSinceMs === null ? null : now - this.#failingSinceMs,
       })
     }
-    if (this.#options.raft.isLeader && !this.#leading) {
+    if (this.#options.config.failover.enabled && this.#options.raft.isLeader && !this.#leading) {
       this.#leading = true
       void this.#lead().finally(() => (this.#leading = false))
     }

@@ -46,6 +46,7 @@ export class PgFrontEnd implements FrontEnd {
   private readonly pools = new Map<string, BackendPool>()
   private readonly newPool: (region: string) => BackendPool
   private cluster: () => ClusterView
+  private cutOff: () => string | null = () => null
   /** The highest failover epoch whose primary this Grey has seen out of recovery (epoch 0: the configured primary). */
   private confirmedEpoch = 0
   private confirming: Promise<void> | null = null
@@ -128,8 +129,9 @@ export class PgFrontEnd implements FrontEnd {
     return this.config.proxy.listen.pg ?? null
   }
 
-  async start(cluster: () => ClusterView): Promise<void> {
+  async start(cluster: () => ClusterView, cutOff: () => string | null = () => null): Promise<void> {
     this.cluster = cluster
+    this.cutOff = cutOff
     const listen = this.config.proxy.listen.pg
     if (!listen) return
     this.replication.start()
@@ -160,6 +162,7 @@ export class PgFrontEnd implements FrontEnd {
             writingFunctions: this.config.routing.writing_functions,
             nodes: () => this.nodes(),
             awaitPrimary: (afterEpoch) => this.awaitPrimary(afterEpoch),
+            writeFence: () => this.writeFence(),
             tls: this.tls,
             log: this.log,
             limits: {
@@ -216,6 +219,17 @@ export class PgFrontEnd implements FrontEnd {
       epoch: view.pgPrimary.epoch,
       staleBecause: localReplica ? this.staleBecause(region) : null,
     }
+  }
+
+  /** Why statements for the primary are refused here (this region is cut off from the Raft majority), or null. */
+  private writeFence(): string | null {
+    const why = this.cutOff()
+    if (why === null) return null
+    return (
+      `grey: ${this.config.proxy.region} is cut off from the Raft majority (${why}); writes and strong reads are refused here, ` +
+      'so that two primaries never take writes at once. Eventual, bounded and session reads are still served by the local ' +
+      'standby, flagged stale. Retry once the region rejoins'
+    )
   }
 
   /**

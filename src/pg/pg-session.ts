@@ -57,6 +57,8 @@ export interface PgSessionContext {
    * failover.failover_hold.
    */
   awaitPrimary(afterEpoch: number | null): Promise<string | null>
+  /** Why statements for the primary are refused now (this region is cut off from the Raft majority), or null. */
+  writeFence(): string | null
   /** TLS toward clients when a certificate is configured; SSLRequest is answered 'N' otherwise. */
   tls: SecureContext | null
   log: Logger
@@ -602,6 +604,8 @@ export class PgSession {
     })
     let pool = decision.target === 'primary' ? nodes.primary : (nodes.localReplica ?? nodes.primary)
     if (pool === nodes.primary) {
+      const fence = this.ctx.writeFence()
+      if (fence !== null) return this.refuseFlight('25006', fence)
       // After a failover, the new primary takes writes once it has left recovery; until then (up to failover_hold) wait.
       const problem = await this.ctx.awaitPrimary(null)
       if (problem !== null) return this.refuseFlight('57P03', problem)

@@ -70,6 +70,7 @@ t.test('the example file is valid and says what the lab runs', async (t) => {
   ])
   t.strictSame(config.routing.affinity, [{ key: 'user:*', tables: ['users', 'orders'], column: 'user_id', placement: 'hash' }])
   t.strictSame(config.failover, {
+    enabled: true,
     check_interval: 250,
     check_timeout: 500,
     failover_after: 2_000,
@@ -143,7 +144,14 @@ t.test('a minimal file gets every default', async (t) => {
       rules: [],
       affinity: [],
     },
-    failover: { check_interval: 250, check_timeout: 500, failover_after: 2_000, failover_hold: 5_000, allow_data_loss: false },
+    failover: {
+      enabled: true,
+      check_interval: 250,
+      check_timeout: 500,
+      failover_after: 2_000,
+      failover_hold: 5_000,
+      allow_data_loss: false,
+    },
   })
 })
 
