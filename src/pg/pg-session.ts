@@ -505,16 +505,26 @@ export class PgSession {
     }
     const parsedHere = new Set<string>()
     for (const m of flight.messages) {
-      if (m.type === 'Parse' && m.name !== '') {
+      if (m.type === 'Parse' && m.name === '') {
+        // The unnamed statement too: drivers such as lib/pq and pgx parse it in one round trip and bind it in the next,
+        // which transaction pooling may send to another server.
+        this.prepared.set('', { raw: Buffer.from(m.raw), sql: m.query })
+        parsedHere.add('')
+      } else if (m.type === 'Parse') {
         this.prepared.set(m.name, { raw: Buffer.from(m.raw), sql: m.query })
         // Another session may have left this name on the shared server: close it first, silently.
         if (backend.prepared.has(m.name)) this.inject(out, serialize.close({ type: 'S', name: m.name }), BackendMessageType.CloseComplete)
         backend.prepared.set(m.name, m.query)
         parsedHere.add(m.name)
       }
-      const needs = m.type === 'Bind' ? m.statement : m.type === 'Describe' && m.kind === 'S' ? m.name : ''
-      const known = needs === '' || parsedHere.has(needs) ? undefined : this.prepared.get(needs)
-      if (known && backend.prepared.get(needs) !== known.sql) {
+      const needs = m.type === 'Bind' ? m.statement : m.type === 'Describe' && m.kind === 'S' ? m.name : null
+      const known = needs === null || parsedHere.has(needs) ? undefined : this.prepared.get(needs)
+      if (known && needs === '') {
+        // Any simple query (other sessions', Grey's own) replaces a server's unnamed statement: always parse it again,
+        // in the same round trip; its ParseComplete is not relayed.
+        this.inject(out, known.raw, BackendMessageType.ParseComplete)
+        parsedHere.add('')
+      } else if (known && needs !== null && backend.prepared.get(needs) !== known.sql) {
         // Re-issue this session's Parse on a server that lacks it (or has another statement of that name).
         if (backend.prepared.has(needs)) this.inject(out, serialize.close({ type: 'S', name: needs }), BackendMessageType.CloseComplete)
         this.inject(out, known.raw, BackendMessageType.ParseComplete)

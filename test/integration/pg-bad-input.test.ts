@@ -247,3 +247,46 @@ t.test('max_client_connections: the next client gets 53300, the others carry on'
   }
   await a.end()
 })
+
+/** Sends `bytes` on a logged-in socket and collects the reply up to the next ReadyForQuery. */
+async function roundTrip(socket: Socket, bytes: Buffer): Promise<Buffer> {
+  return new Promise((resolve) => {
+    let got = Buffer.alloc(0)
+    const onData = (chunk: Buffer): void => {
+      got = Buffer.concat([got, chunk])
+      if (got.length < 6 || got[got.length - 6] !== 0x5a) return
+      socket.off('data', onData)
+      resolve(got)
+    }
+    socket.on('data', onData)
+    socket.write(bytes)
+  })
+}
+
+t.test('the unnamed statement parsed in one round trip is bound in the next (lib/pq, pgx), and routed by its text', async (t) => {
+  const primary = await pgConnect(lab, lab.regions['us-east']!.pg.direct)
+  await primary.query('CREATE TABLE IF NOT EXISTS unnamed_statement_probe (n int)')
+  await primary.end()
+  const socket = await loggedIn()
+  const parse = await roundTrip(
+    socket,
+    Buffer.concat([serialize.parse({ text: 'INSERT INTO unnamed_statement_probe VALUES ($1)', types: [23] }), serialize.sync()]),
+  )
+  t.same(errorsIn(parse), [], 'parsed')
+  // Other statements between: a simple query replaces a server's unnamed statement, and transaction pooling may pick
+  // another server for the next round trip.
+  await roundTrip(socket, serialize.query('SELECT 1'))
+  const bound = await roundTrip(
+    socket,
+    Buffer.concat([
+      serialize.bind({ statement: '', values: ['7'] }),
+      serialize.describe({ type: 'P', name: '' }),
+      serialize.execute({ portal: '', rows: 0 }),
+      serialize.sync(),
+    ]),
+  )
+  t.same(errorsIn(bound), [], 'bound and executed: no "unnamed prepared statement does not exist", no read-only standby')
+  t.ok(bound.includes(Buffer.from('INSERT 0 1\0')), 'INSERT 0 1')
+  t.notOk(bound.includes(Buffer.from([0x31, 0, 0, 0, 4])), 'the re-issued ParseComplete is not relayed')
+  socket.destroy()
+})
