@@ -482,8 +482,11 @@ export class PgSession {
     const simple = flight.messages.length === 1 && flight.messages[0]?.type === 'Query' ? flight.sql[0] : undefined
     if (simple !== undefined && this.answerLocally(simple)) return
     const texts = [...flight.sql]
+    // A Bind of a statement this flight parses is classified by that Parse's text (in flight.sql), not by an older
+    // statement of the same name: the unnamed one is parsed anew by most drivers in every round trip.
+    const parsedInFlight = new Set(flight.messages.flatMap((m) => (m.type === 'Parse' ? [m.name] : [])))
     for (const m of flight.messages) {
-      const known = m.type === 'Bind' ? this.prepared.get(m.statement) : undefined
+      const known = m.type === 'Bind' && !parsedInFlight.has(m.statement) ? this.prepared.get(m.statement) : undefined
       if (known) texts.push(known.sql)
     }
     const classes = texts.map((s) => this.classify(s))
