@@ -144,10 +144,17 @@ export class PgSession {
   private readonly prepared = new Map<string, { raw: Buffer; sql: string }>()
   /** SET statements in force for this session, replayed on every backend it uses. */
   private settings: string[] = []
+  /** `settings` joined: what a server connection's appliedSettings must equal for it to need no replay. */
+  private settingsKey = ''
   /** What this session has written or been told to wait for (SET grey.after, after= hints); SHOW grey.token. */
   private token: CausalityToken = EMPTY_TOKEN
   /** The commit position the last trailer query returned. */
   private trailerLsn: bigint | null = null
+  /**
+   * A read ran on a primary in this region without the trailer query; the token has not caught up with what it read.
+   * Settled (one local round trip) only when the token is next needed: a read that may go to a replica, SHOW grey.token.
+   */
+  private primaryReadUnsettled = false
   /** The client has its ReadyForQuery; the trailer's replies are still due. */
   private trailerPending = false
   /** Ends the relay in progress without its ReadyForQuery (the client left while the trailer was due). */
@@ -480,6 +487,7 @@ export class PgSession {
 
   private async runFlight(flight: Flight): Promise<void> {
     const simple = flight.messages.length === 1 && flight.messages[0]?.type === 'Query' ? flight.sql[0] : undefined
+    if (simple !== undefined && this.primaryReadUnsettled && this.showsToken(simple)) await this.settlePrimaryRead()
     if (simple !== undefined && this.answerLocally(simple)) return
     const texts = [...flight.sql]
     // A Bind of a statement this flight parses is classified by that Parse's text (in flight.sql), not by an older
@@ -491,16 +499,17 @@ export class PgSession {
     }
     const classes = texts.map((s) => this.classify(s))
     const kind = classes.some((c) => c.access === 'write') ? 'write' : 'read'
-    if (!this.backend && !(await this.routeFlight(classes, kind, texts.join('; ')))) return
+    if (!this.backend && !(await this.routeFlight(classes, kind, texts))) return
     const backend = this.backend!
-    const target = this.backendPool === this.ctx.nodes().primary ? 'primary' : 'replica'
+    const nodes = this.ctx.nodes()
+    const target = this.backendPool === nodes.primary ? 'primary' : 'replica'
     const out: Buffer[] = []
     this.swallow = []
-    if (backend.appliedSettings !== this.settings.join(';')) {
+    if (backend.appliedSettings !== this.settingsKey) {
       // Back to the connection's defaults (RESET ALL leaves ROLE alone; DISCARD ALL does the same pair), then
       // this session's SETs: one simple query whose replies the client never sees.
       this.injectSimple(out, ['SET SESSION AUTHORIZATION DEFAULT', 'RESET ALL', ...this.settings])
-      backend.appliedSettings = this.settings.join(';')
+      backend.appliedSettings = this.settingsKey
     }
     if (this.heldBegin) {
       this.injectSimple(out, [this.heldBegin.sql])
@@ -550,12 +559,14 @@ export class PgSession {
     // behind the client's whose replies the client never sees: after a write it covers the commit (read-your-writes),
     // after a read what was read (monotonic reads, once the session is back on a replica). Not behind COPY: the
     // server would take it for the copy's data; a COPY that wrote asks once more afterwards.
+    // A read on a primary in this region skips it: the position is asked for later, and only if the token is needed.
     const copies = classes.some((c) => c.statementKinds.includes('CopyStmt'))
     const commits = kind === 'write' || classes.some((c) => c.transaction?.kind === 'commit')
-    const trailer = target === 'primary' && waitsForReady && !copies
+    const readsLocalPrimary = !commits && backend.node.region === this.ctx.region
+    const trailer = target === 'primary' && waitsForReady && !copies && !readsLocalPrimary
     if (trailer) out.push(serialize.query(COMMIT_POSITION_QUERY))
     // The stale flag: a WARNING ahead of the results of a read its replica may serve stale.
-    const stale = target === 'replica' ? this.ctx.nodes().staleBecause : null
+    const stale = target === 'replica' ? nodes.staleBecause : null
     if (stale !== null) {
       this.socket.write(msg.noticeResponse({ severity: 'WARNING', code: '01000', message: stale }))
       this.ctx.observe.staleRead(this.backendPool!.node.region)
@@ -566,13 +577,14 @@ export class PgSession {
     if (status === 'ok-flush') return
     this.ctx.observe.statementDone(kind, target, Number(process.hrtime.bigint() - startedAt) / 1e9)
     if (status === 'I' && target === 'primary' && (trailer || commits)) await this.advanceToken(backend, trailer)
+    else if (target === 'primary' && readsLocalPrimary) this.primaryReadUnsettled = true
     this.recordSettings(classes, status)
     if (status === 'I' && !this.pinnedBy) this.releaseBackend()
     else this.relayBetweenStatements(backend)
   }
 
   /** Picks the backend for a flight that starts outside a transaction; false when none could be had (the client was told). */
-  private async routeFlight(classes: SqlClassification[], kind: 'read' | 'write', statement: string): Promise<boolean> {
+  private async routeFlight(classes: SqlClassification[], kind: 'read' | 'write', texts: readonly string[]): Promise<boolean> {
     const classification = classes.find((c) => c.access === 'write') ?? classes[0] ?? this.classify('SELECT')
     // A statement's after= hint joins the session's token: later reads must not see less than it did.
     for (const c of classes) {
@@ -585,13 +597,18 @@ export class PgSession {
         return false
       }
     }
-    const nodes = this.ctx.nodes()
+    let nodes = this.ctx.nodes()
+    if (this.primaryReadUnsettled && nodes.localReplica !== null) {
+      await this.settlePrimaryRead()
+      nodes = this.ctx.nodes()
+    }
     // Configured rules rank below the session's own setting.
+    const rules = this.ctx.rules()
     const rule =
-      this.consistency === null
-        ? matchRoutingRule(this.ctx.rules(), {
+      this.consistency === null && rules.length > 0
+        ? matchRoutingRule(rules, {
             tables: classes.flatMap((c) => c.tables),
-            statement,
+            statement: texts.join('; '),
             user: this.user,
             applicationName: this.applicationName,
             keyspace: null,
@@ -616,7 +633,8 @@ export class PgSession {
       epoch: nodes.epoch,
     })
     let pool = decision.target === 'primary' ? nodes.primary : (nodes.localReplica ?? nodes.primary)
-    if (pool === nodes.primary) {
+    const toPrimary = pool === nodes.primary
+    if (toPrimary) {
       const fence = this.ctx.writeFence()
       if (fence !== null) return this.refuseFlight('25006', fence)
       // After a failover, the new primary takes writes once it has left recovery; until then (up to failover_hold) wait.
@@ -624,7 +642,7 @@ export class PgSession {
       if (problem !== null) return this.refuseFlight('57P03', problem)
       pool = this.ctx.nodes().primary
     }
-    let backend = pool === this.ctx.nodes().primary ? await this.acquirePrimary(pool) : await this.acquire(pool)
+    let backend = toPrimary ? await this.acquirePrimary(pool) : await this.acquire(pool)
     if (backend && decision.waitFor) {
       if (!(await this.awaitReplay(backend, pool, decision.waitFor.lsn))) {
         if (!backend.isClosed) this.putBack(pool, backend)
@@ -818,6 +836,36 @@ export class PgSession {
     this.token = mergeTokens(this.token, { epoch: this.ctx.nodes().epoch, lsn, hlc: this.ctx.clock.now(), cql: {} })
   }
 
+  /** Whether a simple query is SHOW grey.token / grey.after, which prints the token. */
+  private showsToken(sql: string): boolean {
+    const s = this.classify(sql).greySetting
+    return s !== null && s.action === 'show' && (s.name === 'grey.token' || s.name === 'grey.after')
+  }
+
+  /**
+   * Brings the token up to a read that ran on this region's primary without the trailer query: the primary's position
+   * now is at least the one that read saw. One round trip to the local primary; on failure the token stays behind
+   * (the primary is out of reach, so nothing newer can be read from it either) and the log says so.
+   */
+  private async settlePrimaryRead(): Promise<void> {
+    this.primaryReadUnsettled = false
+    const nodes = this.ctx.nodes()
+    const got = await this.tryAcquire(nodes.primary)
+    if (got instanceof Error) {
+      this.log.warn({ err: got.message }, 'the position of a read on the primary could not be read; the session token did not advance')
+      return
+    }
+    const r = await queryBackend(got, COMMIT_POSITION_QUERY).catch(() => null)
+    const lsn = r?.error === null ? parseLsn(r.rows[0]) : null
+    if (got.isClosed) nodes.primary.discard(got)
+    else this.putBack(nodes.primary, got)
+    if (lsn === null) {
+      this.log.warn('the position of a read on the primary could not be read; the session token did not advance')
+      return
+    }
+    this.token = mergeTokens(this.token, { epoch: nodes.epoch, lsn, hlc: this.ctx.clock.now(), cql: {} })
+  }
+
   /** SHOW grey.token / grey.after print the session's token; SET grey.after merges one in; RESET grey.after forgets it. */
   private tokenSettingReply(action: 'set' | 'reset' | 'show', value: string | undefined): Buffer {
     if (action === 'show') {
@@ -862,7 +910,8 @@ export class PgSession {
           ]
       }
     }
-    if (changed && this.backend) this.backend.appliedSettings = this.settings.join(';')
+    if (changed) this.settingsKey = this.settings.join(';')
+    if (changed && this.backend) this.backend.appliedSettings = this.settingsKey
   }
 
   /**

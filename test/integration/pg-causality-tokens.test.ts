@@ -10,7 +10,7 @@ import { ensureTestLab, metricValue, pgConnect, pgSuperuser, type LabJson } from
 const lab: LabJson = await ensureTestLab()
 const SESSION_WAIT_MS = 300
 const env = { GREY_ROUTING__SESSION_WAIT: `${SESSION_WAIT_MS}ms` }
-const [eu, ap] = [await greyInProcess('eu-west', env), await greyInProcess('ap-south', env)]
+const [eu, ap, east] = [await greyInProcess('eu-west', env), await greyInProcess('ap-south', env), await greyInProcess('us-east', env)]
 const primary = await pgConnect(lab, lab.regions['us-east']!.pg.direct)
 const apSouthAdmin = await pgSuperuser(lab, 'ap-south')
 const clients: pg.Client[] = []
@@ -22,7 +22,7 @@ const connect = async (grey: { pg: string }): Promise<pg.Client> => {
 t.teardown(async () => {
   await apSouthAdmin.query('SELECT pg_wal_replay_resume()').catch(() => undefined)
   await Promise.all([...clients, primary, apSouthAdmin].map((c) => c.end()))
-  await Promise.all([eu.stop(), ap.stop()])
+  await Promise.all([eu.stop(), ap.stop(), east.stop()])
 })
 await primary.query('CREATE TABLE IF NOT EXISTS token_probe (id serial PRIMARY KEY, note text)')
 
@@ -78,6 +78,22 @@ t.test('the commit position rides behind the write: a write through Grey costs o
   t.match(first, TOKEN)
   await insert(c, 'again')
   t.ok(lsnOf(await token(c)) > lsnOf(first), 'each write moves the token on')
+})
+
+t.test('a read on the primary of its own region runs alone; its position is asked for only when the token is shown', async (t) => {
+  const c = await connect(east)
+  // The primary moves on without Grey: the token must still cover what the read below can see.
+  await primary.query("INSERT INTO token_probe (note) VALUES ('written beside Grey')")
+  const moved = (await primary.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn
+  const probe = `read alone ${process.pid}-${Date.now()}`
+  await c.query(`SELECT '${probe}' AS probe`)
+  const last = await primary.query('SELECT 1 FROM pg_stat_activity WHERE query = $1', [`SELECT '${probe}' AS probe`])
+  t.equal(last.rowCount, 1, 'the server connection ran nothing after the read (no position query behind it)')
+  const [hi, lo] = moved.split('/')
+  const movedLsn = (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)
+  const shown = await token(c)
+  t.match(shown, TOKEN)
+  t.ok(lsnOf(shown) >= movedLsn, `SHOW grey.token covers the read: ${shown} is at or past ${moved}`)
 })
 
 t.test('read-your-writes on the local standby', async (t) => {
