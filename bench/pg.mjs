@@ -693,6 +693,8 @@ async function profileGrey(logDir, stamp, matrixRows) {
     GREY_CONSENSUS__RAFT__LISTEN: `127.0.0.1:${raftPort}`,
     GREY_CONSENSUS__RAFT__NODE_ID: `grey-${REGION}-bench-profile`,
     GREY_CONSENSUS__RAFT__DATA_DIR: join(outDir, 'raft'),
+    // A member that hears no voter is fenced when failover is on; this one only measures the hot path.
+    GREY_FAILOVER__ENABLED: 'false',
   }
   const args = ['--cpu-prof', `--cpu-prof-dir=${outDir}`, GREY_CLI, 'proxy', '--config', greyConfigPath]
   const overrides = Object.entries(env)

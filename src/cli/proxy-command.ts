@@ -52,7 +52,9 @@ export async function startProxy(
           }),
         )
   const cluster = clusterViewSource(config, () => raft?.state ?? null)
-  const cutOff = (): string | null => raft?.cutOff() ?? null
+  // Fencing exists so that a cut-off region stops writing before the majority promotes another primary; with
+  // failover off nobody promotes, and refusing writes would only make the partition worse.
+  const cutOff = (): string | null => (config.failover.enabled ? (raft?.cutOff() ?? null) : null)
   for (const frontEnd of frontEnds) await frontEnd.start(cluster, cutOff)
   // Failover needs the Raft log (to decide once, for everyone) and a PostgreSQL to watch.
   const hasPostgres = Object.values(config.cluster.regions).some((r) => r.databases.postgres !== undefined)
