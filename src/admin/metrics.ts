@@ -21,6 +21,11 @@ export interface GreyMetrics {
   backendErrors: Counter<'protocol' | 'region' | 'kind'>
   /** grey_db_writes_total: write statements that completed, by protocol and the region that served them. */
   dbWrites: Counter<'protocol' | 'region'>
+  /**
+   * grey_conflicts_total: writes that lost a conflict with a concurrent write, by protocol and kind — PostgreSQL
+   * serialization failures (40001) and deadlocks (40P01), Cassandra lightweight transactions not applied.
+   */
+  conflicts: Counter<'protocol' | 'kind'>
   /** grey_stale_reads_total: reads served with the stale flag (a WARNING notice / a CQL warning), by serving region. */
   staleReads: Counter<'protocol' | 'region'>
   /** Registers a pool for grey_connection_pool_active / _max. */
@@ -112,6 +117,7 @@ export function createMetrics(info: { region: string; instance: string; version:
       labelNames: ['protocol', 'region'],
       registers: [registry],
     }),
+    conflicts: conflictsCounter(registry),
     staleReads: new Counter({
       name: 'grey_stale_reads_total',
       help: 'Reads served with the stale flag: from a replica lagging beyond max_lag_warning, or while the primary is out of reach.',
@@ -121,4 +127,17 @@ export function createMetrics(info: { region: string; instance: string; version:
     watchPool: (pool) => void pools.push(pool),
     watchCassandra: (dc) => void dcs.push(dc),
   }
+}
+
+/** Every protocol and kind is exported from the start at 0, so rates and the conflict-rate alert have a series. */
+function conflictsCounter(registry: Registry): Counter<'protocol' | 'kind'> {
+  const counter = new Counter({
+    name: 'grey_conflicts_total',
+    help: 'Writes that lost a conflict with a concurrent write: PostgreSQL serialization failures and deadlocks, Cassandra lightweight transactions not applied.',
+    labelNames: ['protocol', 'kind'],
+    registers: [registry],
+  })
+  for (const kind of ['serialization_failure', 'deadlock']) counter.inc({ protocol: 'pg', kind }, 0)
+  counter.inc({ protocol: 'cql', kind: 'lwt_not_applied' }, 0)
+  return counter
 }

@@ -169,6 +169,7 @@ export class CqlFrontEnd implements FrontEnd {
               },
               backendError: (region, kind) => this.metrics.backendErrors.inc({ protocol: 'cql', region, kind }),
               staleRead: (region) => this.metrics.staleReads.inc({ protocol: 'cql', region }),
+              lwtNotApplied: () => this.metrics.conflicts.inc({ protocol: 'cql', kind: 'lwt_not_applied' }),
             },
           },
           (ended) => this.sessions.delete(ended),

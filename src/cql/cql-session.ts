@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { CassandraConnection, CqlResponseFrame } from './backend/cassandra-connection.js'
+import { lwtNotApplied } from './lwt-not-applied.js'
 import { CassandraError } from './backend/cassandra-connection.js'
 import { CoalescingWriter } from './coalescing-writer.js'
 import { CqlErrorCode } from './protocol/cql-error-code.js'
@@ -109,6 +110,8 @@ export interface CqlSessionContext {
     statementDone(kind: 'read' | 'write', region: string, seconds: number): void
     staleRead(region: string): void
     backendError(region: string, kind: 'connect' | 'lost'): void
+    /** A conditional write was not applied: a concurrent write won, or its condition failed. */
+    lwtNotApplied(): void
   }
 }
 
@@ -463,6 +466,7 @@ export class CqlSession {
         }
         if (info.ddl) await this.ctx.awaitSchemaAgreement(connection)
         this.ctx.observe.statementDone(kind, route.region, Number(process.hrtime.bigint() - started) / 1e9)
+        if (info.lightweightTransaction && lwtNotApplied(response)) this.ctx.observe.lwtNotApplied()
         return this.relay(stream, this.withExtras(response, route, kind, token))
       } catch (err) {
         const lost = err instanceof CassandraError && err.code !== CqlErrorCode.Invalid && err.code !== CqlErrorCode.BadCredentials

@@ -112,6 +112,7 @@ export class PgFrontEnd implements FrontEnd {
       },
       staleRead: (region) => metrics.staleReads.inc({ protocol: 'pg', region }),
       backendError: (region, kind) => metrics.backendErrors.inc({ protocol: 'pg', region, kind }),
+      conflict: (kind) => metrics.conflicts.inc({ protocol: 'pg', kind }),
     }
     const query = config.proxy.auth.auth_query
     const primaryPg = config.cluster.regions[configured.pgPrimary.region]!.databases.postgres!

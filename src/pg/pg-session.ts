@@ -91,7 +91,16 @@ export interface PgSessionObserver {
   /** A read served with the stale flag. */
   staleRead(region: string): void
   backendError(region: string, kind: BackendErrorKind): void
+  /** The server aborted a statement that lost to a concurrent transaction. */
+  conflict(kind: PgConflictKind): void
 }
+
+export type PgConflictKind = 'serialization_failure' | 'deadlock'
+/** The SQLSTATEs of a lost conflict: the transaction was rolled back so that a concurrent one could go on. */
+const CONFLICTS: ReadonlyMap<string, PgConflictKind> = new Map([
+  ['40001', 'serialization_failure'],
+  ['40P01', 'deadlock'],
+])
 
 /** Replies to a message Grey sent on its own, kept from the client. `simple`: part of an injected simple Query. */
 interface Swallowed {
@@ -992,7 +1001,11 @@ export class PgSession {
           runStart = frame.offset
           runEnd = frame.offset + frame.length
         }
-        if (frame.type === BackendMessageType.ErrorResponse) errorForwarded = true
+        if (frame.type === BackendMessageType.ErrorResponse) {
+          errorForwarded = true
+          const conflict = frame.head && frame.tail ? CONFLICTS.get(parseNoticeFields(frame).code ?? '') : undefined
+          if (conflict !== undefined) this.ctx.observe.conflict(conflict)
+        }
         if (frame.type === BackendMessageType.ReadyForQuery && frame.tail && frame.head) {
           flush()
           if (trailer) {

@@ -117,17 +117,21 @@ t.test('collections and UDTs round-trip; paging passes through', async (t) => {
 t.test('a lightweight transaction goes through Paxos (SERIAL)', async (t) => {
   await app.execute('DROP TABLE IF EXISTS lwt')
   await app.execute('CREATE TABLE lwt (k text PRIMARY KEY, owner text)')
+  const lost = async (): Promise<number> => metricValue(await grey.metrics(), 'grey_conflicts_total{protocol="cql",kind="lwt_not_applied"}')
+  const before = await lost()
   const first = await app.execute('INSERT INTO lwt (k, owner) VALUES (?, ?) IF NOT EXISTS', ['lock', 'me'], {
     prepare: true,
     serialConsistency: types.consistencies.serial,
   })
   t.equal(first.first().get('[applied]'), true)
+  t.equal(await lost(), before, 'an applied conditional write is no conflict')
   const second = await app.execute('INSERT INTO lwt (k, owner) VALUES (?, ?) IF NOT EXISTS', ['lock', 'you'], {
     prepare: true,
     serialConsistency: types.consistencies.serial,
   })
   t.equal(second.first().get('[applied]'), false)
   t.equal(second.first().get('owner'), 'me')
+  t.equal(await lost(), before + 1, 'the one not applied counts in grey_conflicts_total')
 })
 
 t.test("writes carry Grey's HLC timestamp, not the driver's; USING TIMESTAMP is left alone", async (t) => {

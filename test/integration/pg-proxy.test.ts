@@ -7,7 +7,7 @@ import t from 'tap'
 import { hostPort } from '../../src/config/host-port.js'
 import pg from 'pg'
 import { greyInProcess, run } from '../fixtures/grey-in-process.js'
-import { ensureTestLab, pgConnect, pgSuperuser, type LabJson } from '../fixtures/test-lab.js'
+import { ensureTestLab, metricValue, pgConnect, pgSuperuser, type LabJson } from '../fixtures/test-lab.js'
 
 const lab: LabJson = await ensureTestLab()
 
@@ -286,6 +286,40 @@ t.test('every routing decision is counted with its reason; statements are timed;
   t.match(metrics, /grey_connection_pool_max\{protocol="pg",node="us-east"\} 20/)
   t.match(metrics, /grey_connection_pool_max\{protocol="pg",node="eu-west"\} 20/)
   t.match(metrics, /grey_connection_pool_active\{protocol="pg",node="eu-west"\} \d+/)
+})
+
+t.test('writes that lose a conflict are counted: serialization failures and deadlocks', async (t) => {
+  const conflicts = async (kind: string): Promise<number> =>
+    metricValue(await us.metrics(), `grey_conflicts_total{protocol="pg",kind="${kind}"}`)
+  const [a, b] = [await pgConnect(lab, greyUs), await pgConnect(lab, greyUs)]
+  t.teardown(() => Promise.all([a.end(), b.end()]))
+  await a.query('DROP TABLE IF EXISTS conflict_probe; CREATE TABLE conflict_probe (id int PRIMARY KEY, v int)')
+  await a.query('INSERT INTO conflict_probe VALUES (1, 0), (2, 0)')
+  const [serializationBefore, deadlockBefore] = [await conflicts('serialization_failure'), await conflicts('deadlock')]
+
+  // a's snapshot predates b's committed update of the same row: a's update cannot be serialised.
+  await a.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
+  await a.query('SELECT v FROM conflict_probe WHERE id = 1')
+  await b.query('UPDATE conflict_probe SET v = v + 1 WHERE id = 1')
+  await t.rejects(a.query('UPDATE conflict_probe SET v = v + 1 WHERE id = 1'), { code: '40001' })
+  await a.query('ROLLBACK')
+  t.equal(await conflicts('serialization_failure'), serializationBefore + 1, 'one serialization failure')
+
+  // Each holds one row and asks for the other's: PostgreSQL aborts one of them after deadlock_timeout.
+  await a.query('BEGIN')
+  await b.query('BEGIN')
+  await a.query('UPDATE conflict_probe SET v = v + 1 WHERE id = 1')
+  await b.query('UPDATE conflict_probe SET v = v + 1 WHERE id = 2')
+  const outcomes = await Promise.allSettled([
+    a.query('UPDATE conflict_probe SET v = v + 1 WHERE id = 2'),
+    b.query('UPDATE conflict_probe SET v = v + 1 WHERE id = 1'),
+  ])
+  await Promise.all([a.query('ROLLBACK'), b.query('ROLLBACK')])
+  const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected')
+  t.equal(failed.length, 1, 'one of the two was aborted')
+  t.equal((failed[0]?.reason as { code?: string } | undefined)?.code, '40P01')
+  t.equal(await conflicts('deadlock'), deadlockBefore + 1, 'one deadlock')
+  t.equal(await conflicts('serialization_failure'), serializationBefore + 1, 'and no other serialization failure')
 })
 
 t.test('a backend that dies mid-transaction gives a clear error; the next statement works', async (t) => {
