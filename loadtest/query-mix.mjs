@@ -64,3 +64,35 @@ export const WARM_UP_SECONDS = 3
 
 /** How many users (and accounts, one each) the runner seeds; the scripts pick ids in 1..SEED_USERS. */
 export const SEED_USERS = 10000
+
+/**
+ * The PostgreSQL tables the mix reads and writes, one statement each, all idempotent, for the primary: run.mjs runs
+ * them on it directly, k6/mix.js (with GREY_SEED=true, as compose.yaml sets it) through Grey.
+ */
+export const SEED_STATEMENTS = [
+  { sql: 'CREATE SCHEMA IF NOT EXISTS loadtest', params: [] },
+  { sql: 'CREATE TABLE IF NOT EXISTS loadtest.users (id int PRIMARY KEY, name text NOT NULL, email text NOT NULL)', params: [] },
+  {
+    sql:
+      'CREATE TABLE IF NOT EXISTS loadtest.accounts (' +
+      'id int PRIMARY KEY, user_id int NOT NULL REFERENCES loadtest.users (id), balance numeric(14, 2) NOT NULL)',
+    params: [],
+  },
+  {
+    sql:
+      'CREATE TABLE IF NOT EXISTS loadtest.transactions (' +
+      'id bigserial PRIMARY KEY, account_id int NOT NULL REFERENCES loadtest.accounts (id), ' +
+      'amount numeric(12, 2) NOT NULL, created_at timestamptz NOT NULL DEFAULT now())',
+    params: [],
+  },
+  { sql: 'CREATE INDEX IF NOT EXISTS transactions_created_at ON loadtest.transactions (created_at)', params: [] },
+  {
+    sql: "INSERT INTO loadtest.users SELECT g, 'user ' || g, 'user' || g || '@example.com' FROM generate_series(1, $1::int) g ON CONFLICT DO NOTHING",
+    params: [SEED_USERS],
+  },
+  {
+    sql: 'INSERT INTO loadtest.accounts SELECT g, g, 1000 FROM generate_series(1, $1::int) g ON CONFLICT DO NOTHING',
+    params: [SEED_USERS],
+  },
+  { sql: 'ANALYZE loadtest.users, loadtest.accounts, loadtest.transactions', params: [] },
+]

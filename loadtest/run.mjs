@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { PINS, ensureK6 } from './build-k6.mjs'
 import { ensureEventsTable, runEventIngest } from './cql-ingest.mjs'
-import { QUERY_MIX, SEED_USERS, WARM_UP_SECONDS } from './query-mix.mjs'
+import { QUERY_MIX, SEED_STATEMENTS, SEED_USERS, WARM_UP_SECONDS } from './query-mix.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..')
@@ -79,23 +79,7 @@ async function seed() {
   const primary = new pg.Client({ ...hostPort(lab.regions[primaryRegion].pg.direct), ...pgLogin })
   await primary.connect()
   try {
-    await primary.query(`
-      CREATE SCHEMA IF NOT EXISTS loadtest;
-      CREATE TABLE IF NOT EXISTS loadtest.users (id int PRIMARY KEY, name text NOT NULL, email text NOT NULL);
-      CREATE TABLE IF NOT EXISTS loadtest.accounts (
-        id int PRIMARY KEY, user_id int NOT NULL REFERENCES loadtest.users (id), balance numeric(14, 2) NOT NULL);
-      CREATE TABLE IF NOT EXISTS loadtest.transactions (
-        id bigserial PRIMARY KEY, account_id int NOT NULL REFERENCES loadtest.accounts (id),
-        amount numeric(12, 2) NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
-      CREATE INDEX IF NOT EXISTS transactions_created_at ON loadtest.transactions (created_at);`)
-    await primary.query(
-      "INSERT INTO loadtest.users SELECT g, 'user ' || g, 'user' || g || '@example.com' FROM generate_series(1, $1::int) g ON CONFLICT DO NOTHING",
-      [SEED_USERS],
-    )
-    await primary.query('INSERT INTO loadtest.accounts SELECT g, g, 1000 FROM generate_series(1, $1::int) g ON CONFLICT DO NOTHING', [
-      SEED_USERS,
-    ])
-    await primary.query('ANALYZE loadtest.users, loadtest.accounts, loadtest.transactions')
+    for (const { sql, params } of SEED_STATEMENTS) await primary.query(sql, params)
     const { rows } = await primary.query('SELECT pg_current_wal_lsn()::text AS lsn')
     // Standbys replay the seed before the clock starts, so eventual reads find their rows.
     for (const region of allRegions.filter((r) => r !== primaryRegion)) {
