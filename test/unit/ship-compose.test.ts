@@ -267,13 +267,19 @@ t.test('Prometheus, Grafana, and k6 behind its profile', async (t) => {
   t.match(service('grafana').image, /^grafana\/grafana:\d+\.\d+\.\d+$/, 'Grafana, pinned')
   const k6 = service('k6')
   t.same(k6.profiles, ['k6'], 'k6 runs only with --profile k6')
-  t.match(k6.image, /^grafana\/k6:\d+\.\d+\.\d+$/, 'k6, pinned (K6_IMAGE replaces it)')
+  t.match(k6.build, { context: '.', dockerfile: 'docker/k6/Dockerfile' }, 'k6 with the SQL extension, built from the repo')
   t.ok(
     mounts(k6).some((m) => m.source === './loadtest' && m.target === '/loadtest'),
     'the load test scripts are mounted',
   )
+  t.equal(k6.working_dir, '/loadtest', 'k6 runs from the mounted scripts')
+  const script = command(k6.command).at(-1)!
+  t.ok(existsSync(join(ROOT, 'loadtest', script)), `its script, ${script}, exists`)
+  const k6Env = serviceEnv(k6)
+  t.ok(REGIONS.includes(k6Env.GREY_REGION as (typeof REGIONS)[number]), `it loads one region's Grey (${k6Env.GREY_REGION})`)
+  t.equal(k6Env.GREY_SEED, 'true', 'and seeds its tables first (nothing else in compose.yaml does)')
   for (const region of REGIONS) {
-    const url = serviceEnv(k6)[`GREY_PG_${region.toUpperCase().replace('-', '_')}`]
+    const url = k6Env[`GREY_PG_${region.toUpperCase().replace('-', '_')}`]
     const grey = greyConfig(`grey-${region}`)
     t.equal(
       url && new URL(url).host,

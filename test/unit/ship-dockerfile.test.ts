@@ -4,41 +4,18 @@ import { pathToFileURL } from 'node:url'
 import t from 'tap'
 import { hostPort } from '../../src/config/host-port.js'
 import { loadConfig } from '../../src/config/load-config.js'
-import { DOCKERFILE, dockerfileEnv, ROOT } from '../fixtures/ship-files.js'
-import { HADOLINT, requireTool, runTool } from '../fixtures/ship-tools.js'
-
-interface Finding {
-  code: string
-  level: string
-  line: number
-  message: string
-}
+import { buildContextCopies, DOCKERFILE, dockerfileEnv, dockerIgnorePatterns, dockerInstructions, ROOT } from '../fixtures/ship-files.js'
+import { HADOLINT, hadolint, requireTool, runTool } from '../fixtures/ship-tools.js'
 
 const dockerfile = readFileSync(DOCKERFILE, 'utf8')
-// Instructions with their continuation lines joined.
-const instructions = dockerfile
-  .replace(/\\\n/g, ' ')
-  .split('\n')
-  .filter((line) => /^[A-Z]+ /.test(line))
+const instructions = dockerInstructions(dockerfile)
 const stages = instructions.filter((line) => line.startsWith('FROM '))
 const runtime = instructions.slice(instructions.lastIndexOf(stages.at(-1)!))
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
 
-/** hadolint's findings on a Dockerfile given as text (on standard input, as `hadolint -` reads it). */
-function lint(text: string): { status: number | null; findings: Finding[]; stderr: string } {
-  const run = runTool(HADOLINT, ['--no-color', '--format', 'json', '--failure-threshold', 'style', '-'], { input: text })
-  let findings: Finding[] = []
-  try {
-    findings = JSON.parse(run.stdout) as Finding[]
-  } catch {
-    // Reported below through the exit status and stderr.
-  }
-  return { status: run.status, findings, stderr: run.stderr }
-}
-
 t.test('hadolint finds nothing to say about docker/Dockerfile', async (t) => {
   if (!requireTool(t, HADOLINT)) return
-  const { status, findings, stderr } = lint(dockerfile)
+  const { status, findings, stderr } = hadolint(dockerfile)
   t.same(
     findings.map((f) => `line ${f.line}: ${f.code} ${f.level}: ${f.message}`),
     [],
@@ -49,7 +26,7 @@ t.test('hadolint finds nothing to say about docker/Dockerfile', async (t) => {
 
 t.test('the lint would catch a bad Dockerfile', async (t) => {
   if (!requireTool(t, HADOLINT)) return
-  const { status, findings } = lint('FROM node\nRUN apt-get update && apt-get install -y tini\nUSER root\n')
+  const { status, findings } = hadolint('FROM node\nRUN apt-get update && apt-get install -y tini\nUSER root\n')
   t.not(status, 0, 'hadolint exits non-zero')
   t.same(
     findings.map((f) => f.code).sort(),
@@ -105,18 +82,14 @@ t.test('the image runs the build artefact: dist/ from `npm run build`, copied wh
   const version = runTool(process.execPath, [join(ROOT, 'dist', 'cli', 'grey.js'), 'version'])
   t.equal(version.stdout.trim(), pkg.version, `node dist/cli/grey.js version prints ${pkg.version} ${version.stderr}`)
   // .dockerignore keeps node_modules and the rest out of the build context, but nothing the build copies.
-  const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '' && !line.startsWith('#'))
+  const ignored = dockerIgnorePatterns()
   t.ok(ignored.includes('node_modules') && ignored.includes('dist'), '.dockerignore leaves out node_modules and dist')
-  for (const m of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
-    for (const source of m[1]!.split(' ')) {
-      t.ok(existsSync(join(ROOT, source)), `COPY ${source} exists`)
-      t.notOk(
-        ignored.some((pattern) => source === pattern || source.startsWith(`${pattern}/`)),
-        `COPY ${source} is in the build context`,
-      )
-    }
+  for (const source of buildContextCopies(dockerfile)) {
+    t.ok(existsSync(join(ROOT, source)), `COPY ${source} exists`)
+    t.notOk(
+      ignored.some((pattern) => source === pattern || source.startsWith(`${pattern}/`)),
+      `COPY ${source} is in the build context`,
+    )
   }
 })
 
