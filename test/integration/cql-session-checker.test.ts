@@ -9,6 +9,7 @@
 import t from 'tap'
 import cassandra from 'cassandra-driver'
 import { greyInProcess, type GreyInProcess } from '../fixtures/grey-in-process.js'
+import { seededRandom } from '../fixtures/seeded-random.js'
 import { checkSessionHistory, type HistoryEvent } from '../fixtures/session-history.js'
 import { ensureTestLab, labCli, type LabJson } from '../fixtures/test-lab.js'
 
@@ -50,17 +51,6 @@ t.teardown(async () => {
   await Promise.all(clients.map((c) => c.shutdown()))
   await Promise.all(Object.values(greys).map((g) => g.stop()))
 })
-
-/** A small seeded generator, so that a run's mix of operations can be replayed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = Math.imul(s ^ (s >>> 15), 1 | s)
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x)
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32
-  }
-}
 
 /** Session reads by where they went: the local DC alone, the DC a token named, or every DC at ALL. */
 interface ReadCounts {
@@ -106,7 +96,7 @@ interface RunResult {
 
 /** `eventual`: every request carries /* grey: consistency=eventual *\/, which beats the token: always the local DC. */
 async function runWorkload(operations: number, seed: number, eventual: boolean, keyBase: number): Promise<RunResult> {
-  const next = random(seed)
+  const next = seededRandom(seed)
   const history: HistoryEvent[] = []
   const sessions: Session[] = []
   for (const region of REGIONS) {
@@ -140,7 +130,7 @@ async function runWorkload(operations: number, seed: number, eventual: boolean, 
   const started = Date.now()
   await Promise.all(
     sessions.map(async (s, index) => {
-      const rnd = random(seed * 1000 + index)
+      const rnd = seededRandom(seed * 1000 + index)
       for (let op = 0; op < perSession; op++) {
         const gift = s.inbox.shift()
         if (gift) {

@@ -10,6 +10,7 @@ import t from 'tap'
 import type pg from 'pg'
 import { greyInProcess, type GreyInProcess } from '../fixtures/grey-in-process.js'
 import { checkSessionHistory, type HistoryEvent } from '../fixtures/session-history.js'
+import { seededRandom } from '../fixtures/seeded-random.js'
 import { ensureTestLab, pgConnect, pgSuperuser, type LabJson } from '../fixtures/test-lab.js'
 
 const lab: LabJson = await ensureTestLab()
@@ -48,17 +49,6 @@ t.teardown(async () => {
   await Promise.all(Object.values(greys).map((g) => g.stop()))
 })
 
-/** A small seeded generator, so that a run's mix of operations can be replayed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = Math.imul(s ^ (s >>> 15), 1 | s)
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x)
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32
-  }
-}
-
 interface RunResult {
   history: HistoryEvent[]
   operations: number
@@ -81,7 +71,7 @@ async function readsByTarget(grey: GreyInProcess): Promise<{ replica: number; al
 
 /** `operations` in total over every client; `forceLocal` sets grey.consistency = eventual on every session. */
 async function runWorkload(operations: number, seed: number, forceLocal: boolean): Promise<RunResult> {
-  const next = random(seed)
+  const next = seededRandom(seed)
   const history: HistoryEvent[] = []
   const sessions: Array<{
     name: string
@@ -106,7 +96,7 @@ async function runWorkload(operations: number, seed: number, forceLocal: boolean
   const started = Date.now()
   await Promise.all(
     sessions.map(async (s, index) => {
-      const rnd = random(seed * 1000 + index)
+      const rnd = seededRandom(seed * 1000 + index)
       for (let op = 0; op < perSession; op++) {
         const gift = s.inbox.shift()
         if (gift) {
