@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { callAdmin } from '../../src/cli/cluster-command.js'
 import { HybridLogicalClock } from '../../src/clock/hlc.js'
+import { cassandraClient } from '../fixtures/cassandra-client.js'
 import { greyInProcess, type GreyInProcess } from '../fixtures/grey-in-process.js'
 import { freePort } from '../fixtures/free-port.js'
 import { ensureTestLab, type LabJson } from '../fixtures/test-lab.js'
@@ -28,19 +29,6 @@ t.teardown(async () => {
   await Promise.all(clients.map((c) => c.shutdown()))
   await Promise.all(greys.map((g) => g.stop()))
 })
-
-function cassandraClient(contactPoint: string, dc: string, credentials: { user: string; password: string }): cassandra.Client {
-  const client = new cassandra.Client({
-    contactPoints: [contactPoint],
-    localDataCenter: dc,
-    keyspace: lab.cassandra.keyspace,
-    credentials: { username: credentials.user, password: credentials.password },
-    policies: { loadBalancing: new cassandra.policies.loadBalancing.DCAwareRoundRobinPolicy(dc) },
-    queryOptions: { consistency: types.consistencies.localQuorum, prepare: true },
-  })
-  clients.push(client)
-  return client
-}
 
 /** A Raft pair of in-process Greys, us-east's clock SKEW_MS ahead of eu-west's, stamping writes by `strategy`. */
 async function greyPair(strategy: 'hlc-lww' | 'wall-clock-lww'): Promise<{ east: GreyInProcess; west: GreyInProcess }> {
@@ -75,7 +63,7 @@ async function greyPair(strategy: 'hlc-lww' | 'wall-clock-lww'): Promise<{ east:
   return { east, west }
 }
 
-const direct = Object.fromEntries(REGIONS.map((dc) => [dc, cassandraClient(lab.regions[dc]!.cassandra, dc, lab.cassandra)]))
+const direct = Object.fromEntries(REGIONS.map((dc) => [dc, cassandraClient(lab, clients, lab.regions[dc]!.cassandra, dc, lab.cassandra)]))
 await direct['us-east']!.execute('CREATE TABLE IF NOT EXISTS causal_chain (k text PRIMARY KEY, v text)')
 
 /** Per DC, at LOCAL_ONE from that DC's own node: the value and its write timestamp, once all DCs agree. */
@@ -107,7 +95,10 @@ async function causalChain(
   pair: { east: GreyInProcess; west: GreyInProcess },
   key: string,
 ): Promise<{ overwroteAfterMs: number; result: Record<string, { v: string; micros: bigint }> }> {
-  const app = { east: cassandraClient(pair.east.cql, 'us-east', lab.pg), west: cassandraClient(pair.west.cql, 'eu-west', lab.pg) }
+  const app = {
+    east: cassandraClient(lab, clients, pair.east.cql, 'us-east', lab.pg),
+    west: cassandraClient(lab, clients, pair.west.cql, 'eu-west', lab.pg),
+  }
   await Promise.all([app.east.connect(), app.west.connect()])
   const wroteAt = Date.now()
   await app.east.execute('INSERT INTO causal_chain (k, v) VALUES (?, ?)', [key, 'from us-east'])

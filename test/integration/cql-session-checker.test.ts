@@ -8,6 +8,7 @@
 // for every register (eventual consistency), read at LOCAL_ONE from each DC's own node.
 import t from 'tap'
 import cassandra from 'cassandra-driver'
+import { cassandraClient } from '../fixtures/cassandra-client.js'
 import { greyInProcess, type GreyInProcess } from '../fixtures/grey-in-process.js'
 import { seededRandom } from '../fixtures/seeded-random.js'
 import { checkSessionHistory, type HistoryEvent } from '../fixtures/session-history.js'
@@ -23,29 +24,18 @@ const TABLE = 'cql_checker_register'
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const clients: cassandra.Client[] = []
 
-function cassandraClient(contactPoint: string, dc: string, credentials: { user: string; password: string }): cassandra.Client {
-  const client = new cassandra.Client({
-    contactPoints: [contactPoint],
-    localDataCenter: dc,
-    keyspace: lab.cassandra.keyspace,
-    credentials: { username: credentials.user, password: credentials.password },
-    policies: { loadBalancing: new cassandra.policies.loadBalancing.DCAwareRoundRobinPolicy(dc) },
-    queryOptions: { consistency: types.consistencies.localQuorum, prepare: true },
-  })
-  clients.push(client)
-  return client
-}
-
 const greys = Object.fromEntries(
   await Promise.all(REGIONS.map(async (r) => [r, await greyInProcess(r, {}, { cql: true })] as const)),
 ) as Record<Region, GreyInProcess>
-const direct = Object.fromEntries(REGIONS.map((dc) => [dc, cassandraClient(lab.regions[dc]!.cassandra, dc, lab.cassandra)])) as Record<
+const direct = Object.fromEntries(
+  REGIONS.map((dc) => [dc, cassandraClient(lab, clients, lab.regions[dc]!.cassandra, dc, lab.cassandra)]),
+) as Record<Region, cassandra.Client>
+await direct['us-east'].execute(`CREATE TABLE IF NOT EXISTS ${TABLE} (k int PRIMARY KEY, v int)`)
+await direct['us-east'].execute(`TRUNCATE ${TABLE}`, [], { consistency: types.consistencies.all })
+const app = Object.fromEntries(REGIONS.map((r) => [r, cassandraClient(lab, clients, greys[r].cql, r, lab.pg)])) as Record<
   Region,
   cassandra.Client
 >
-await direct['us-east'].execute(`CREATE TABLE IF NOT EXISTS ${TABLE} (k int PRIMARY KEY, v int)`)
-await direct['us-east'].execute(`TRUNCATE ${TABLE}`, [], { consistency: types.consistencies.all })
-const app = Object.fromEntries(REGIONS.map((r) => [r, cassandraClient(greys[r].cql, r, lab.pg)])) as Record<Region, cassandra.Client>
 await Promise.all(Object.values(app).map((c) => c.connect()))
 t.teardown(async () => {
   await Promise.all(clients.map((c) => c.shutdown()))
@@ -273,7 +263,7 @@ t.test('affinity rules: writes of a row go to its home DC, found from a bound co
     { GREY_ROUTING__AFFINITY: '[{key: "user:*", tables: [affinity_users], column: user_id, placement: ap-south}]' },
     { cql: true },
   )
-  const client = cassandraClient(grey.cql, 'eu-west', lab.pg)
+  const client = cassandraClient(lab, clients, grey.cql, 'eu-west', lab.pg)
   try {
     const homeWrites = async (): Promise<number> => {
       let n = 0
