@@ -13,7 +13,7 @@ import pg from 'pg'
 import { callAdmin } from '../../src/cli/cluster-command.js'
 import { hostPort } from '../../src/config/host-port.js'
 import { greyInProcess, run, type GreyInProcess } from '../fixtures/grey-in-process.js'
-import { GREY, ROOT, type LabJson } from '../fixtures/test-lab.js'
+import { GREY, pgSuperuser, ROOT, type LabJson } from '../fixtures/test-lab.js'
 
 const SLOT = Number(process.env.GREY_FAILOVER_LAB_SLOT ?? 2)
 const DIR = join(ROOT, '.lab-failover')
@@ -189,23 +189,11 @@ t.test('kill -9 of the primary PostgreSQL: the synchronous standby is promoted, 
   }
 })
 
-/** A superuser client of the failover lab's PostgreSQL in `region`, over its Unix socket (trust). */
-async function superuser(labJson: LabJson, region: Region): Promise<pg.Client> {
-  const client = new pg.Client({
-    host: `/tmp/grey-lab-${SLOT}`,
-    port: hostPort(labJson.regions[region]!.pg.direct).port,
-    user: 'postgres',
-    database: labJson.pg.database,
-  })
-  await client.connect()
-  return client
-}
-
 t.test('control: with eu-west asynchronous and behind, the same run loses acknowledged writes, so the check can fail', async (t) => {
   const result = await scenario(
     async (labJson) => {
       // Commits on us-east stop waiting for eu-west.
-      const primary = await superuser(labJson, 'us-east')
+      const primary = await pgSuperuser(labJson, 'us-east', SLOT)
       await primary.query("ALTER SYSTEM SET synchronous_standby_names = ''")
       await primary.query('SELECT pg_reload_conf()')
       await primary.end()
@@ -216,7 +204,7 @@ t.test('control: with eu-west asynchronous and behind, the same run loses acknow
       // postmaster, so nothing it held gets out), as an asynchronous standby lags; eu-west is promoted all the same,
       // as the configuration calls it synchronous.
       async before(labJson) {
-        const primary = await superuser(labJson, 'us-east')
+        const primary = await pgSuperuser(labJson, 'us-east', SLOT)
         const sender = (await primary.query<{ pid: number }>("SELECT pid FROM pg_stat_replication WHERE application_name = 'eu-west'"))
           .rows[0]!.pid
         const dataDir = (await primary.query<{ d: string }>("SELECT current_setting('data_directory') AS d")).rows[0]!.d
