@@ -26,6 +26,8 @@ export interface GreyMetrics {
    * serialization failures (40001) and deadlocks (40P01), Cassandra lightweight transactions not applied.
    */
   conflicts: Counter<'protocol' | 'kind'>
+  /** grey_unconfirmed_commits_total: PostgreSQL commits whose wait for the synchronous standby was cancelled. */
+  unconfirmedCommits: Counter<'region'>
   /** grey_stale_reads_total: reads served with the stale flag (a WARNING notice / a CQL warning), by serving region. */
   staleReads: Counter<'protocol' | 'region'>
   /** Registers a pool for grey_connection_pool_active / _max. */
@@ -118,6 +120,12 @@ export function createMetrics(info: { region: string; instance: string; version:
       registers: [registry],
     }),
     conflicts: conflictsCounter(registry),
+    unconfirmedCommits: new Counter({
+      name: 'grey_unconfirmed_commits_total',
+      help: 'PostgreSQL commits acknowledged without the synchronous standby (the wait was cancelled): not durable across a failover.',
+      labelNames: ['region'],
+      registers: [registry],
+    }),
     staleReads: new Counter({
       name: 'grey_stale_reads_total',
       help: 'Reads served with the stale flag: from a replica lagging beyond max_lag_warning, or while the primary is out of reach.',

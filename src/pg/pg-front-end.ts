@@ -113,6 +113,7 @@ export class PgFrontEnd implements FrontEnd {
       staleRead: (region) => metrics.staleReads.inc({ protocol: 'pg', region }),
       backendError: (region, kind) => metrics.backendErrors.inc({ protocol: 'pg', region, kind }),
       conflict: (kind) => metrics.conflicts.inc({ protocol: 'pg', kind }),
+      unconfirmedCommit: (region) => metrics.unconfirmedCommits.inc({ region }),
     }
     const query = config.proxy.auth.auth_query
     const primaryPg = config.cluster.regions[configured.pgPrimary.region]!.databases.postgres!

@@ -93,6 +93,8 @@ export interface PgSessionObserver {
   backendError(region: string, kind: BackendErrorKind): void
   /** The server aborted a statement that lost to a concurrent transaction. */
   conflict(kind: PgConflictKind): void
+  /** A commit's wait for the synchronous standby was cancelled: committed on `region`, not known to be replicated. */
+  unconfirmedCommit(region: string): void
 }
 
 export type PgConflictKind = 'serialization_failure' | 'deadlock'
@@ -101,6 +103,12 @@ const CONFLICTS: ReadonlyMap<string, PgConflictKind> = new Map([
   ['40001', 'serialization_failure'],
   ['40P01', 'deadlock'],
 ])
+/**
+ * PostgreSQL's WARNING when a commit stops waiting for the synchronous standby (a cancel, statement_timeout, or the
+ * backend being terminated): "canceling [the] wait for synchronous replication …; the transaction has already
+ * committed locally, but might not have been replicated to the standby".
+ */
+const SYNC_WAIT_CANCELLED = /^canceling (the )?wait for synchronous replication/
 
 /** Replies to a message Grey sent on its own, kept from the client. `simple`: part of an injected simple Query. */
 interface Swallowed {
@@ -1005,6 +1013,11 @@ export class PgSession {
           errorForwarded = true
           const conflict = frame.head && frame.tail ? CONFLICTS.get(parseNoticeFields(frame).code ?? '') : undefined
           if (conflict !== undefined) this.ctx.observe.conflict(conflict)
+        } else if (frame.type === BackendMessageType.NoticeResponse && frame.head && frame.tail) {
+          if (SYNC_WAIT_CANCELLED.test(parseNoticeFields(frame).message ?? '')) {
+            flush()
+            this.warnUnconfirmedCommit(backend)
+          }
         }
         if (frame.type === BackendMessageType.ReadyForQuery && frame.tail && frame.head) {
           flush()
@@ -1039,6 +1052,27 @@ export class PgSession {
       backend.write(bytes)
       if (!waitsForReady) resolve('ok-flush')
     })
+  }
+
+  /**
+   * Right behind PostgreSQL's own warning, Grey's: the commit is not durable in Grey's sense (a failover may promote a
+   * standby without it), so the client must not take it as done. Counted, logged, and the session token does not
+   * treat it as replicated any more than PostgreSQL does.
+   */
+  private warnUnconfirmedCommit(backend: BackendConnection): void {
+    const region = backend.node.region
+    this.ctx.observe.unconfirmedCommit(region)
+    this.log.warn({ node: region }, 'a commit was acknowledged without the synchronous standby')
+    this.socket.write(
+      msg.noticeResponse({
+        severity: 'WARNING',
+        code: '01000',
+        message:
+          `grey: this commit is not known to be durable: PostgreSQL ${region} committed it, but its wait for the synchronous ` +
+          'standby was cancelled, so a failover may promote a standby without it. Treat it as uncertain: read it back ' +
+          'with consistency=strong before relying on it, and do not count it as done',
+      }),
+    )
   }
 
   /** A statement Grey replayed (a SET, the held-back BEGIN) failed: the client hears it as a warning. */
