@@ -13,10 +13,18 @@ import { AdminConnection } from '../pg/backend/query-once.js'
 import { parseLsn } from '../topology/lsn.js'
 import { choosePromotion, type StandbyState } from './choose-promotion.js'
 import { decideFailover } from './decide-failover.js'
+import { decideLocalNode, repointConninfo, sqlLiteral } from './tend-local-node.js'
 
 /** After a failed attempt (no candidate, a refused proposal), the leader tries again this much later. */
 const RETRY_AFTER_MS = 2000
 const PROMOTE_TIMEOUT_S = 30
+/** The local node is looked after every this many checks (about a second at the default check_interval). */
+const TEND_EVERY_TICKS = 4
+/**
+ * A fenced old primary's synchronous_standby_names: no standby has this name, so a commit that gets past
+ * default_transaction_read_only waits for ever and is never acknowledged.
+ */
+const FENCE_STANDBY_NAME = 'grey_fenced'
 
 export interface FailoverMetrics {
   readonly failovers: Counter<'cluster'>
@@ -61,6 +69,12 @@ export class FailoverService {
   #leading = false
   #retryAtMs = 0
   #stopped = false
+  #ticks = 0
+  #tending = false
+  /** A connection to this region's own PostgreSQL node, for repointing or fencing it. */
+  #local: AdminConnection | null = null
+  #repointedEpoch = -1
+  #fencedEpoch = -1
 
   constructor(options: FailoverServiceOptions) {
     this.#options = options
@@ -80,6 +94,7 @@ export class FailoverService {
     this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
     this.#check?.close(null)
+    this.#local?.close()
   }
 
   /**
@@ -108,6 +123,114 @@ export class FailoverService {
       this.#leading = true
       void this.#lead().finally(() => (this.#leading = false))
     }
+    if (this.#options.config.failover.enabled && ++this.#ticks % TEND_EVERY_TICKS === 0 && !this.#tending) {
+      this.#tending = true
+      void this.#tendLocalNode().finally(() => (this.#tending = false))
+    }
+  }
+
+  /**
+   * This region's own PostgreSQL node after a failover: a standby is pointed at the new primary (primary_conninfo as
+   * this Grey reaches it, + reload), and an old primary that is back is fenced. Each Grey looks after its own region's
+   * node only: it is near it, and it reaches the new primary by the same path the node's WAL receiver will take.
+   */
+  async #tendLocalNode(): Promise<void> {
+    const { config, log } = this.#options
+    const region = config.proxy.region
+    const node = this.#node(region)
+    const view = this.#options.cluster()
+    if (node === null || view.pgPrimary.region === region) return
+    const timeoutMs = config.failover.check_timeout
+    try {
+      this.#local ??= await AdminConnection.open(node, this.#credentials, {
+        timeoutMs: config.proxy.pool.connect_timeout,
+        applicationName: 'grey failover: local node',
+      })
+      const [recovery] = await this.#local.query('SELECT pg_is_in_recovery()::text', timeoutMs)
+      const action = decideLocalNode({
+        localRegion: region,
+        primaryRegion: view.pgPrimary.region,
+        epoch: view.pgPrimary.epoch,
+        inRecovery: recovery === 'true',
+        repointedEpoch: this.#repointedEpoch,
+        fencedEpoch: this.#fencedEpoch,
+      })
+      if (action.kind === 'fence') {
+        await this.#fence(this.#local, timeoutMs)
+        this.#fencedEpoch = view.pgPrimary.epoch
+        log.error(
+          { node: region, primary: view.pgPrimary.region, epoch: view.pgPrimary.epoch, reason: action.reason },
+          'old PostgreSQL primary fenced: default_transaction_read_only on, and its commits wait for a standby that does not exist; bring it back as a standby with pg_rewind',
+        )
+      } else if (action.kind === 'repoint' && (await this.#repoint(this.#local, view, timeoutMs))) {
+        this.#repointedEpoch = view.pgPrimary.epoch
+      }
+    } catch (err) {
+      this.#local?.close()
+      this.#local = null
+      log.debug({ node: region, err: (err as Error).message }, 'the local PostgreSQL node could not be looked after')
+    }
+  }
+
+  /** Makes an old primary refuse writes: new transactions are read-only, and any commit waits for ever. */
+  async #fence(admin: AdminConnection, timeoutMs: number): Promise<void> {
+    await admin.query("ALTER SYSTEM SET default_transaction_read_only = 'on'", timeoutMs)
+    await admin.query(`ALTER SYSTEM SET synchronous_standby_names = ${sqlLiteral(FENCE_STANDBY_NAME)}`, timeoutMs)
+    await admin.query('SELECT pg_reload_conf()::text', timeoutMs)
+  }
+
+  /**
+   * Points the local standby at the primary the log names: host and port of primary_conninfo become the address this
+   * Grey reaches it at, everything else (the replication user, its password) stays. Its replication slot is kept when
+   * the new primary has one of that name (the lab creates them on every standby), else streaming goes on without one
+   * (WAL is then kept only as wal_keep_size allows), and the log says so. False when the new primary cannot be asked.
+   */
+  async #repoint(admin: AdminConnection, view: ClusterView, timeoutMs: number): Promise<boolean> {
+    const { config, log } = this.#options
+    const region = config.proxy.region
+    const target = this.#node(view.pgPrimary.region)
+    if (target === null) return false
+    const [conninfo] = await admin.query("SELECT current_setting('primary_conninfo')", timeoutMs)
+    const [slot] = await admin.query("SELECT current_setting('primary_slot_name')", timeoutMs)
+    let slotName = slot ?? ''
+    if (slotName !== '') {
+      let has: string | null | undefined
+      try {
+        const probe = await AdminConnection.open(target, this.#credentials, {
+          timeoutMs: config.proxy.pool.connect_timeout,
+          applicationName: 'grey failover: repoint',
+        })
+        try {
+          ;[has] = await probe.query(`SELECT count(*)::text FROM pg_replication_slots WHERE slot_name = ${sqlLiteral(slotName)}`, timeoutMs)
+        } finally {
+          probe.close()
+        }
+      } catch {
+        return false
+      }
+      if (has === '0') {
+        log.warn(
+          { node: region, primary: view.pgPrimary.region, slot: slotName },
+          'the new primary has no replication slot for this standby: it streams without one, and WAL it still needs is kept only as wal_keep_size allows',
+        )
+        slotName = ''
+      }
+    }
+    const next = repointConninfo(conninfo ?? '', target.host, target.port)
+    await admin.query(`ALTER SYSTEM SET primary_conninfo = ${sqlLiteral(next)}`, timeoutMs)
+    await admin.query(`ALTER SYSTEM SET primary_slot_name = ${sqlLiteral(slotName)}`, timeoutMs)
+    await admin.query('SELECT pg_reload_conf()::text', timeoutMs)
+    log.warn(
+      {
+        node: region,
+        primary: view.pgPrimary.region,
+        epoch: view.pgPrimary.epoch,
+        address: `${target.host}:${target.port}`,
+        slot: slotName,
+      },
+      'standby repointed to the new primary',
+    )
+    return true
   }
 
   #node(region: string): BackendNode | null {
@@ -255,6 +378,9 @@ export class FailoverService {
     const names = others.length === 0 ? '' : `FIRST 1 (${others.map((r) => `"${r.replaceAll('"', '""')}"`).join(', ')})`
     try {
       await admin.query(`ALTER SYSTEM SET synchronous_standby_names = '${names.replaceAll("'", "''")}'`, 5000)
+      // A node fenced as an old primary and brought back as a standby keeps its read-only default: lifted here.
+      const [readOnly] = await admin.query("SELECT current_setting('default_transaction_read_only')", 5000)
+      if (readOnly === 'on') await admin.query('ALTER SYSTEM RESET default_transaction_read_only', 5000)
       await admin.query('SELECT pg_reload_conf()::text', 5000)
       if (others.length === 0) {
         log.warn(

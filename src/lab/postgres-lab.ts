@@ -127,7 +127,9 @@ export async function initPrimary(plan: LabPlan, region: RegionPlan): Promise<vo
     try {
       await app.query(`GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO ${plan.pgUser}`)
       await app.query(`GRANT EXECUTE ON FUNCTION pg_reload_conf() TO ${plan.pgUser}`)
-      await app.query(`GRANT ALTER SYSTEM ON PARAMETER primary_conninfo, primary_slot_name, synchronous_standby_names TO ${plan.pgUser}`)
+      await app.query(
+        `GRANT ALTER SYSTEM ON PARAMETER primary_conninfo, primary_slot_name, synchronous_standby_names, default_transaction_read_only TO ${plan.pgUser}`,
+      )
     } finally {
       await app.end()
     }
@@ -160,6 +162,16 @@ export async function initStandby(plan: LabPlan, region: RegionPlan): Promise<vo
   )
   appendFileSync(join(data, 'postgresql.auto.conf'), `primary_conninfo = '${conninfo}'\nprimary_slot_name = '${slot}'\n`)
   await startPg(plan, region.name)
+  // Physical slots are not replicated: each standby gets one, unreserved (it holds no WAL until used), for every other
+  // node, so that when it is promoted the others, repointed to it by Grey, stream through their own slot.
+  const client = await superuserClient(plan, region)
+  try {
+    for (const other of plan.regions.filter((r) => r.name !== region.name)) {
+      await client.query('SELECT pg_create_physical_replication_slot($1, false)', [other.name.replaceAll('-', '_')])
+    }
+  } finally {
+    await client.end()
+  }
 }
 
 export async function startPg(plan: LabPlan, region: string): Promise<void> {

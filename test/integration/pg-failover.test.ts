@@ -68,6 +68,8 @@ function startWriter(labJson: LabJson, grey: GreyInProcess, name: string, stop: 
 }
 
 interface ScenarioResult {
+  /** What `inspect` found, after the writers stopped and before the lab went down. */
+  inspected: Record<string, unknown>
   newPrimary: unknown
   writers: { name: string; gapMs: number; acked: number; lost: number[]; errors: Writer['errors'] }[]
   failovers: number
@@ -82,6 +84,7 @@ async function scenario(
   prepare: (labJson: LabJson) => Promise<void>,
   fault: 'kill' | 'partition' | 'in-before' = 'kill',
   aroundFault: { before(labJson: LabJson): Promise<void>; after(): void } | null = null,
+  inspect: (labJson: LabJson) => Promise<Record<string, unknown>> = async () => ({}),
 ): Promise<ScenarioResult> {
   if (existsSync(join(DIR, 'state.json'))) lab('down')
   rmSync(DIR, { recursive: true, force: true })
@@ -140,6 +143,7 @@ async function scenario(
       .filter((l) => l.startsWith('grey_failover_total{'))
       .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0)
     return {
+      inspected: await inspect(labJson),
       newPrimary: (await status('ap-south')).cluster.pg_primary,
       inRecovery: recovery.rows[0]!.r,
       failovers,
@@ -173,11 +177,77 @@ const describe = (r: ScenarioResult['writers'][number]): string =>
   `${r.name}: ${r.acked} acknowledged, ${r.lost.length} lost, longest wait between acknowledgements ${r.gapMs} ms; errors: ` +
   ([...new Set(r.errors.map((e) => `${e.code} ${e.message.slice(0, 90)}`))].join(' | ') || 'none')
 
+/** Polls `probe` every 200 ms until it returns a value (not undefined) or `ms` pass; the time it took, or null. */
+async function within<T>(ms: number, probe: () => Promise<T | undefined>): Promise<{ value: T; ms: number } | null> {
+  const started = Date.now()
+  for (;;) {
+    const value = await probe().catch(() => undefined)
+    if (value !== undefined) return { value, ms: Date.now() - started }
+    if (Date.now() - started > ms) return null
+    await sleep(200)
+  }
+}
+
+/**
+ * After the failover: the asynchronous ap-south standby streams from eu-west (its Grey repointed it), and the old
+ * primary, started again, refuses writes (its Grey fenced it).
+ */
+async function afterKill(labJson: LabJson): Promise<Record<string, unknown>> {
+  const relay = hostPort(labJson.wan.paths['ap-south->eu-west']!.pg)
+  const apSouth = await pgSuperuser(labJson, 'ap-south', SLOT)
+  const euWest = await connect(labJson, labJson.regions['eu-west']!.pg.direct)
+  try {
+    const streaming = await within(15_000, async () => {
+      const r = await apSouth.query<{ status: string; sender_port: number }>('SELECT status, sender_port FROM pg_stat_wal_receiver')
+      const row = r.rows[0]
+      return row?.status === 'streaming' && row.sender_port === relay.port ? row : undefined
+    })
+    const marker = `after-failover-${Date.now()}`
+    await euWest.query('INSERT INTO failover_acks (writer, n) VALUES ($1, 1)', [marker])
+    const replicated = await within(10_000, async () =>
+      (await apSouth.query('SELECT 1 FROM failover_acks WHERE writer = $1', [marker])).rowCount === 1 ? true : undefined,
+    )
+    const restarted = await run(process.execPath, [GREY, 'lab', 'restart', 'pg:us-east', '--dir', DIR])
+    if (restarted.status !== 0) throw new Error(`grey lab restart pg:us-east failed: ${restarted.stderr}`)
+    const fenced = await within(10_000, async () => {
+      const old = await connect(labJson, labJson.regions['us-east']!.pg.direct)
+      try {
+        await old.query("INSERT INTO failover_acks (writer, n) VALUES ('old primary', 1)")
+        return undefined
+      } catch (err) {
+        const e = err as { code?: string; message: string }
+        if (e.code !== '25006') return undefined
+        const names = (await old.query<{ s: string }>("SELECT current_setting('synchronous_standby_names') AS s")).rows[0]!.s
+        return { code: e.code, message: e.message, synchronousStandbyNames: names }
+      } finally {
+        await old.end().catch(() => undefined)
+      }
+    })
+    return { streaming, replicated, fenced, relayPort: relay.port }
+  } finally {
+    await Promise.all([apSouth.end(), euWest.end()])
+  }
+}
+
 t.test('kill -9 of the primary PostgreSQL: the synchronous standby is promoted, no acknowledged write is lost', async (t) => {
-  const result = await scenario(async () => undefined)
+  const result = await scenario(async () => undefined, 'kill', null, afterKill)
   t.match(result.newPrimary, { region: 'eu-west', epoch: 1 }, 'the Raft log names eu-west the primary, epoch 1')
   t.equal(result.inRecovery, false, 'eu-west is out of recovery')
   t.equal(result.failovers, 1, 'one failover, counted by the leader that ran it')
+  const { streaming, replicated, fenced, relayPort } = result.inspected as {
+    streaming: { ms: number } | null
+    replicated: { ms: number } | null
+    fenced: { value: { synchronousStandbyNames: string }; ms: number } | null
+    relayPort: number
+  }
+  t.ok(streaming, `the ap-south standby streams from eu-west (through the relay on port ${relayPort})`)
+  t.ok(replicated, 'a row written on the new primary reaches the ap-south standby')
+  t.ok(fenced, 'the old primary, started again, refuses writes with 25006 (read-only)')
+  t.equal(fenced?.value.synchronousStandbyNames, 'grey_fenced', 'and any commit on it would wait for a standby that does not exist')
+  t.comment(
+    `repointed: streaming ${streaming?.ms ?? '-'} ms after the writers stopped, row on ap-south in ${replicated?.ms ?? '-'} ms; ` +
+      `old primary fenced ${fenced?.ms ?? '-'} ms after its restart`,
+  )
   for (const w of result.writers) {
     t.comment(describe(w))
     t.same(w.lost, [], `${w.name}: every acknowledged write is on the new primary`)
