@@ -7,6 +7,7 @@ import { clusterView, type ClusterView } from '../consensus/cluster-view.js'
 import { raftNodeId } from '../consensus/raft-node-id.js'
 import type { RaftServer } from '../consensus/raft-server.js'
 import type { SubmitOutcome } from '../consensus/submit-outcome.js'
+import type { SwitchoverOutcome } from '../failover/failover-service.js'
 import type { AdminReply, AdminRoute } from './admin-server.js'
 
 const name = z.string().min(1)
@@ -17,7 +18,12 @@ export function clusterStatus(config: Config, raft: RaftServer | null): Record<s
   return viewJson(clusterView(config, raft?.state ?? null))
 }
 
-export function clusterRoutes(config: Config, raft: RaftServer | null): AdminRoute[] {
+/** The planned switchover, when this Grey runs failover (src/failover/failover-service.ts). */
+export interface Switchover {
+  switchover(to: string): Promise<SwitchoverOutcome>
+}
+
+export function clusterRoutes(config: Config, raft: RaftServer | null, failover: Switchover | null = null): AdminRoute[] {
   const regions = Object.keys(config.cluster.regions)
   const region = z.string().refine((r) => regions.includes(r), { error: `one of ${regions.join(', ')}` })
   const post = <T extends z.ZodType>(
@@ -51,6 +57,14 @@ export function clusterRoutes(config: Config, raft: RaftServer | null): AdminRou
     post('/cluster/pg-primary', z.strictObject({ region, expected_epoch: z.int().min(0).optional() }), (raft, b) =>
       propose(raft, { type: 'set-pg-primary', cluster: config.cluster.name, region: b.region, expectedEpoch: b.expected_epoch ?? null }),
     ),
+    post('/cluster/failover', z.strictObject({ to: region }), async (_raft, b) => {
+      if (failover === null) {
+        return { status: 409, body: { error: 'grey: this Grey runs no failover (it has no PostgreSQL in cluster.regions)' } }
+      }
+      const outcome = await failover.switchover(b.to)
+      if (!outcome.ok) return { status: outcome.status, body: { error: outcome.error } }
+      return { status: 200, body: { ok: true, switchover: outcome, cluster: clusterStatus(config, raft) } }
+    }),
     post('/cluster/rules', z.strictObject({ rules: RoutingRulesSchema }), (raft, b) =>
       propose(raft, { type: 'apply-rules', rules: b.rules }),
     ),

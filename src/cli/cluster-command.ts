@@ -67,6 +67,7 @@ export interface ClusterCommandOptions {
   readonly json: boolean
   readonly region?: string | undefined
   readonly epoch?: string | undefined
+  readonly to?: string | undefined
   readonly say: (line: string) => void
 }
 
@@ -74,6 +75,7 @@ const CLUSTER_USAGE = `grey cluster status
 grey cluster set-primary-region REGION
 grey cluster set-region-mode REGION normal|read-only|quarantined
 grey cluster set-pg-primary REGION [--epoch N]     (N: the epoch it must replace)
+grey cluster failover --to REGION                  (planned switchover: drain, catch up, promote, fence the old)
 grey cluster rules apply FILE                      (YAML: a list of rules, or {rules: [...]})
 grey cluster add-learner ID HOST:PORT [--region REGION]
 grey cluster promote ID
@@ -104,6 +106,18 @@ export async function clusterCommand(args: readonly string[], target: AdminTarge
       const epoch = options.epoch === undefined ? undefined : Number(options.epoch)
       result = await callAdmin(target, 'POST', '/cluster/pg-primary', { region: need(first, 'a REGION'), expected_epoch: epoch })
       break
+    }
+    case 'failover': {
+      const to = options.to ?? need(undefined, '--to REGION')
+      const answer = await callAdmin(target, 'POST', '/cluster/failover', { to })
+      if (options.json) return options.say(JSON.stringify(answer, null, 2))
+      const done = answer.switchover as { from: string; to: string; epoch: number; lsn: string; seconds: number }
+      options.say(
+        `switched over from ${done.from} to ${done.to} (failover epoch ${done.epoch}) in ${done.seconds.toFixed(1)} s; ` +
+          `the new primary has everything up to ${done.lsn}; the old primary is fenced`,
+      )
+      for (const line of formatCluster(answer.cluster as Record<string, unknown> | undefined)) options.say(line)
+      return
     }
     case 'rules': {
       if (first !== 'apply') throw new AdminCallError(`grey cluster rules takes "apply FILE"\n\n${CLUSTER_USAGE}`)

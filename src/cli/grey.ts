@@ -12,6 +12,7 @@ const USAGE = `grey ${GREY_VERSION}: sidecar proxy for multi-region PostgreSQL a
   grey cluster set-primary-region REGION
   grey cluster set-region-mode REGION normal|read-only|quarantined
   grey cluster set-pg-primary REGION [--epoch N]
+  grey cluster failover --to REGION  planned switchover: the log first, drain, catch up, promote, fence the old primary
   grey cluster rules apply FILE      replace the routing rules (YAML list) everywhere
   grey cluster add-learner ID HOST:PORT [--region REGION]
   grey cluster promote ID            make a learner a voter
@@ -51,6 +52,7 @@ async function main(argv: string[]): Promise<void> {
       token: { type: 'string' },
       region: { type: 'string' },
       epoch: { type: 'string' },
+      to: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -72,7 +74,13 @@ async function main(argv: string[]): Promise<void> {
       const target = adminTarget(values, process.env)
       const say = (line: string): void => void process.stdout.write(`${line}\n`)
       if (command === 'status') return statusCommand(target, { json: values.json ?? false, say })
-      return clusterCommand(positionals.slice(1), target, { json: values.json ?? false, region: values.region, epoch: values.epoch, say })
+      return clusterCommand(positionals.slice(1), target, {
+        json: values.json ?? false,
+        region: values.region,
+        epoch: values.epoch,
+        to: values.to,
+        say,
+      })
     }
     case 'lab': {
       const { labCommand } = await import('../lab/lab-command.js')

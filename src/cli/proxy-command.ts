@@ -89,7 +89,7 @@ export async function startProxy(
       raft: raft?.status() ?? null,
       ...Object.assign({}, ...frontEnds.map((f) => f.status?.() ?? {})),
     }),
-    routes: clusterRoutes(config, raft),
+    routes: clusterRoutes(config, raft, failover),
   })
   log.info({ admin: admin.address, version: GREY_VERSION, frontEnds: frontEnds.map((f) => f.name) }, 'grey proxy started')
   return {

@@ -50,6 +50,22 @@ export function createFailoverMetrics(registry: Registry): FailoverMetrics {
   }
 }
 
+/** What `grey cluster failover --to` gets back. */
+export type SwitchoverOutcome =
+  | {
+      readonly ok: true
+      readonly from: string
+      readonly to: string
+      readonly epoch: number
+      readonly lsn: string
+      readonly seconds: number
+    }
+  | { readonly ok: false; readonly status: 409 | 503; readonly error: string }
+
+/** How long a switchover waits for transactions open on the old primary to end, and for the target to receive its WAL. */
+const SWITCHOVER_DRAIN_MS = 3000
+const SWITCHOVER_CATCH_UP_MS = 5000
+
 export interface FailoverServiceOptions {
   readonly config: Config
   readonly raft: RaftServer
@@ -368,6 +384,85 @@ export class FailoverService {
   }
 
   /**
+   * A planned switchover to `to` (`grey cluster failover --to`), with no error for clients: the log names the new
+   * primary first, so every Grey stops sending new work to the old one and holds writes (failover.failover_hold) until
+   * the new one leaves recovery; the old primary then turns read-only for new transactions, the transactions open on it
+   * end (up to 3 s), the target receives every byte of WAL the old primary wrote (up to 5 s), and only then is it
+   * promoted. The old primary is left fenced (its commits would wait for a standby that does not exist). Run by the
+   * Grey the command reached; the log entry goes through the Raft leader.
+   */
+  async switchover(to: string): Promise<SwitchoverOutcome> {
+    const { config, raft, log } = this.#options
+    const view = this.#options.cluster()
+    const from = view.pgPrimary.region
+    const started = Date.now()
+    if (to === from)
+      return { ok: false, status: 409, error: `grey: ${to} is the PostgreSQL primary already (epoch ${view.pgPrimary.epoch})` }
+    const [oldNode, targetNode] = [this.#node(from), this.#node(to)]
+    if (oldNode === null || targetNode === null) {
+      return { ok: false, status: 409, error: `grey: cluster.regions.${targetNode === null ? to : from} has no PostgreSQL database` }
+    }
+    const timeoutMs = config.failover.check_timeout
+    const options = { timeoutMs: config.proxy.pool.connect_timeout, applicationName: 'grey switchover' }
+    let old: AdminConnection | null = null
+    let target: AdminConnection | null = null
+    try {
+      try {
+        ;[old, target] = await Promise.all([
+          AdminConnection.open(oldNode, this.#credentials, options),
+          AdminConnection.open(targetNode, this.#credentials, options),
+        ])
+      } catch (err) {
+        return { ok: false, status: 503, error: `grey: the switchover needs both ${from} and ${to} reachable: ${(err as Error).message}` }
+      }
+      const [recovery] = await target.query('SELECT pg_is_in_recovery()::text', timeoutMs)
+      if (recovery !== 'true')
+        return { ok: false, status: 409, error: `grey: ${to} is not a standby (it is out of recovery); nothing changed` }
+      const outcome = await raft.propose({ type: 'set-pg-primary', cluster: view.name, region: to, expectedEpoch: view.pgPrimary.epoch })
+      if (outcome.status !== 'applied' || outcome.error !== null) {
+        const why = 'error' in outcome && outcome.error !== null ? outcome.error : `the new primary was not committed (${outcome.status})`
+        return { ok: false, status: 409, error: `grey: ${why.replace(/^grey: /, '')}; nothing changed` }
+      }
+      // Every member applies the entry at the leader's next heartbeat; until then a lagging one may still start work there.
+      await sleep(2 * config.consensus.raft.heartbeat_interval)
+      await old.query("ALTER SYSTEM SET default_transaction_read_only = 'on'", timeoutMs)
+      await old.query('SELECT pg_reload_conf()::text', timeoutMs)
+      const oldAdmin = old
+      await waitFor(SWITCHOVER_DRAIN_MS, async () => {
+        const [open] = await oldAdmin.query(
+          'SELECT count(*)::text FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()',
+          timeoutMs,
+        )
+        return open === '0'
+      })
+      const [lsnText] = await old.query('SELECT pg_current_wal_lsn()::text', timeoutMs)
+      const lsn = parseLsn(lsnText) ?? 0n
+      const targetAdmin = target
+      const caughtUp = await waitFor(SWITCHOVER_CATCH_UP_MS, async () => {
+        const [received] = await targetAdmin.query('SELECT pg_last_wal_receive_lsn()::text', timeoutMs)
+        return (parseLsn(received) ?? 0n) >= lsn
+      })
+      if (!caughtUp)
+        log.error({ from, to, lsn: lsnText }, "switchover: the new primary had not received all of the old primary's WAL; promoting anyway")
+      await this.#setSynchronousStandbys(target, to)
+      await target.query(`SELECT pg_promote(true, ${PROMOTE_TIMEOUT_S})::text`, (PROMOTE_TIMEOUT_S + 5) * 1000)
+      await this.#fence(old, timeoutMs)
+      const seconds = (Date.now() - started) / 1000
+      log.warn(
+        { from, to, epoch: view.pgPrimary.epoch + 1, lsn: lsnText, seconds },
+        'switchover done: standby promoted, old primary fenced',
+      )
+      return { ok: true, from, to, epoch: view.pgPrimary.epoch + 1, lsn: lsnText ?? '', seconds }
+    } catch (err) {
+      log.error({ from, to, err: (err as Error).message }, 'switchover failed')
+      return { ok: false, status: 503, error: `grey: the switchover from ${from} to ${to} failed: ${(err as Error).message}` }
+    } finally {
+      old?.close()
+      target?.close()
+    }
+  }
+
+  /**
    * The new primary inherited the old one's synchronous_standby_names, which names itself: its commits would wait for a
    * standby that does not exist. It now names the other configured synchronous standbys; with none left, commits are
    * acknowledged without a standby, and the log says that the next failover may lose them.
@@ -425,5 +520,15 @@ export class FailoverService {
         }
       }),
     )
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls `done` every 20 ms until it is true (true) or `ms` pass (false). */
+async function waitFor(ms: number, done: () => Promise<boolean>): Promise<boolean> {
+  for (const deadline = Date.now() + ms; ; await sleep(20)) {
+    if (await done()) return true
+    if (Date.now() > deadline) return false
   }
 }

@@ -82,7 +82,7 @@ interface ScenarioResult {
  */
 async function scenario(
   prepare: (labJson: LabJson) => Promise<void>,
-  fault: 'kill' | 'partition' | 'in-before' = 'kill',
+  fault: 'kill' | 'partition' | 'in-before' | 'switchover' = 'kill',
   aroundFault: { before(labJson: LabJson): Promise<void>; after(): void } | null = null,
   inspect: (labJson: LabJson) => Promise<Record<string, unknown>> = async () => ({}),
 ): Promise<ScenarioResult> {
@@ -109,13 +109,20 @@ async function scenario(
     await prepare(labJson)
 
     let stopping = false
+    let switchoverSaid = ''
     const writers = REGIONS.map((r) => startWriter(labJson, greys[r], `w-${r}`, () => stopping))
     await sleep(2000)
     const killStartedAt = Date.now()
     // Not spawnSync: the Greys share this event loop.
     const args = fault === 'kill' ? ['kill', 'pg:us-east'] : ['partition', 'us-east']
     await aroundFault?.before(labJson)
-    if (fault !== 'in-before') {
+    if (fault === 'switchover') {
+      // The operator's command, against the ap-south Grey (it need not be the leader's or either node's region).
+      const cli = ['cluster', 'failover', '--to', 'eu-west', '--admin', greys['ap-south'].admin, '--token', labJson.admin.token]
+      const done = await run(process.execPath, [GREY, ...cli])
+      if (done.status !== 0) throw new Error(`grey ${cli.slice(0, 4).join(' ')} failed: ${done.stdout}${done.stderr}`)
+      switchoverSaid = done.stdout
+    } else if (fault !== 'in-before') {
       const killed = await run(process.execPath, [GREY, 'lab', ...args, '--dir', DIR])
       if (killed.status !== 0) throw new Error(`grey lab ${args.join(' ')} failed: ${killed.stderr}`)
     }
@@ -143,7 +150,7 @@ async function scenario(
       .filter((l) => l.startsWith('grey_failover_total{'))
       .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0)
     return {
-      inspected: await inspect(labJson),
+      inspected: { ...(await inspect(labJson)), switchoverSaid },
       newPrimary: (await status('ap-south')).cluster.pg_primary,
       inRecovery: recovery.rows[0]!.r,
       failovers,
@@ -305,4 +312,37 @@ t.test('partition of the primary region: it refuses writes (25006), the majority
     east.errors.some((e) => e.code === '25006' && /us-east is cut off from the Raft majority/.test(e.message)),
     'the cut-off region refuses writes with 25006, naming itself and the cause',
   )
+})
+
+t.test('planned switchover (grey cluster failover --to eu-west): no client sees an error, nothing is lost', async (t) => {
+  const result = await scenario(
+    async () => undefined,
+    'switchover',
+    null,
+    async (labJson) => {
+      const old = await connect(labJson, labJson.regions['us-east']!.pg.direct)
+      try {
+        await old.query("INSERT INTO failover_acks (writer, n) VALUES ('old primary', 1)")
+        return { oldPrimaryWrite: 'accepted' }
+      } catch (err) {
+        return { oldPrimaryWrite: (err as { code?: string }).code ?? 'connection' }
+      } finally {
+        await old.end().catch(() => undefined)
+      }
+    },
+  )
+  t.match(result.newPrimary, { region: 'eu-west', epoch: 1 }, 'the Raft log names eu-west the primary, epoch 1')
+  t.equal(result.inRecovery, false, 'eu-west is out of recovery')
+  t.match(
+    result.inspected.switchoverSaid,
+    /^switched over from us-east to eu-west \(failover epoch 1\) in [\d.]+ s; the new primary has everything up to [0-9A-F]+\/[0-9A-F]+; the old primary is fenced/,
+  )
+  t.equal(result.inspected.oldPrimaryWrite, '25006', 'the old primary refuses writes (read-only)')
+  t.equal(result.failovers, 0, 'a switchover is not counted as a failover')
+  t.comment(String(result.inspected.switchoverSaid).split('\n')[0])
+  for (const w of result.writers) {
+    t.comment(describe(w))
+    t.same(w.lost, [], `${w.name}: every acknowledged write is on the new primary`)
+    t.same(w.errors, [], `${w.name}: no write failed`)
+  }
 })
