@@ -326,6 +326,31 @@ const FailoverSchema = z.strictObject({
   allow_data_loss: z.boolean().default(false),
 })
 
+export const PARTITION_QUEUE_STORES = ['none', 'redis', 'file'] as const
+const redisUrl = z.string().regex(/^rediss?:\/\/\S+$/, { error: 'a redis:// or rediss:// URL' })
+const positiveInt = (what: string) => z.int({ error: what }).min(1, { error: what })
+
+/**
+ * Writes a region cut off from the Raft majority may queue durably and replay on heal (issue 7): those with the
+ * `/* grey: queue *\/` hint, or writing only `tables` (PostgreSQL) / `keyspaces` (CQL).
+ */
+const PartitionQueueSchema = z.strictObject({
+  /** none: nothing is queued (cut-off writes are refused); redis: a stream on a Redis that fsyncs every write; file: an append-only file. */
+  store: z.enum(PARTITION_QUEUE_STORES).default('none'),
+  /** Default: this region's cluster.regions.<region>.databases.redis. */
+  redis: redisUrl.optional(),
+  /** The file store's directory; default ./data/<instance_id>/partition-queue. */
+  dir: nonEmpty.optional(),
+  tables: z.array(nonEmpty).default([]),
+  keyspaces: z.array(nonEmpty).default([]),
+  /** A full queue refuses further writes (25006) rather than grow without bound. */
+  max_entries: positiveInt('a whole number of entries, at least 1').default(100_000),
+  /** How often the queue looks whether the region has rejoined and replays. */
+  replay_interval: duration({ positive: true }).prefault('1s'),
+})
+
+const PartitionSchema = z.strictObject({ queue: PartitionQueueSchema.prefault({}) })
+
 const ConfigObjectSchema = z.strictObject({
   proxy: ProxySchema,
   admin: AdminSchema.prefault({}),
@@ -335,6 +360,7 @@ const ConfigObjectSchema = z.strictObject({
   replication: ReplicationSchema.prefault({}),
   routing: RoutingSchema.prefault({}),
   failover: FailoverSchema.prefault({}),
+  partition: PartitionSchema.prefault({}),
 })
 
 /** The top-level keys of a config file; environment overrides must start with one of them. */
@@ -386,6 +412,15 @@ export const ConfigSchema = ConfigObjectSchema.superRefine(checkProxyRegion, {
   })
   .superRefine(checkAffinityPlacement, {
     when: whenValid(keysOf('cluster.regions'), field('routing.affinity.*.placement')),
+  })
+  .superRefine(checkPartitionQueueRedis, {
+    when: whenValid(
+      field('proxy.region'),
+      keysOf('cluster.regions'),
+      keysOf('cluster.regions.*.databases'),
+      field('partition.queue.store'),
+      field('partition.queue.redis'),
+    ),
   })
   .transform(resolveDerivedDefaults)
 
@@ -557,6 +592,19 @@ function checkAffinityPlacement({ cluster, routing }: CheckedConfig, ctx: z.core
   routing.affinity.forEach((rule, index) => {
     expectRegion(ctx, names, ['routing', 'affinity', index, 'placement'], rule.placement, ['hash'])
   })
+}
+
+/** A Redis store needs a Redis: partition.queue.redis, or this region's. */
+function checkPartitionQueueRedis({ proxy, cluster, partition }: CheckedConfig, ctx: z.core.$RefinementCtx): void {
+  const queue = partition.queue
+  if (queue.store !== 'redis' || queue.redis !== undefined) return
+  if (cluster.regions[proxy.region]?.databases.redis !== undefined) return
+  report(
+    ctx,
+    ['partition', 'queue', 'redis'],
+    `a redis:// URL: partition.queue.store is redis and cluster.regions.${proxy.region}.databases.redis is not set to default to`,
+    undefined,
+  )
 }
 
 type CheckedPeers = z.output<typeof RaftPeerSchema>[]

@@ -152,6 +152,9 @@ t.test('a minimal file gets every default', async (t) => {
       failover_hold: 5_000,
       allow_data_loss: false,
     },
+    partition: {
+      queue: { store: 'none', tables: [], keyspaces: [], max_entries: 100_000, replay_interval: 1_000 },
+    },
   })
 })
 
