@@ -1,0 +1,68 @@
+// How queued writes are replayed on heal, exactly once and in HLC order: pure. Each write runs in one transaction that
+// first records its id in the marker table; a write whose id is already there (replayed before a crash removed it from
+// the queue) is skipped, so a replay can be repeated safely.
+import type { QueuedWrite } from './queued-write.js'
+
+/** The marker table, in the application database; created by Grey when missing. */
+export const APPLIED_TABLE = 'grey_queue_applied'
+export const CREATE_APPLIED_TABLE =
+  `CREATE TABLE IF NOT EXISTS ${APPLIED_TABLE} ` +
+  '(id text PRIMARY KEY, hlc text NOT NULL, region text NOT NULL, queued_at timestamptz, applied_at timestamptz NOT NULL DEFAULT now())'
+
+/** The WARNING a queued write is answered with: class 01 (warning), subclass GQ (Grey, queued). */
+export const QUEUED_SQLSTATE = '01GQ0'
+
+/** HLC order; the id breaks ties (two Greys can issue the same stamp). */
+export function replayOrder(writes: readonly QueuedWrite[]): QueuedWrite[] {
+  return [...writes].sort((a, b) => (a.hlc < b.hlc ? -1 : a.hlc > b.hlc ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+}
+
+export function quoteLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`
+}
+
+/**
+ * The simple query that opens a write's replay: BEGIN, the original HLC as grey.hlc (triggers and defaults can read
+ * it with current_setting('grey.hlc', true)), the session's settings for this transaction only, and the marker row.
+ * Its last CommandComplete is `INSERT 0 1` when the write is new, `INSERT 0 0` when it was replayed already.
+ */
+export function replayPrelude(write: QueuedWrite): string {
+  const local = write.settings.map((s) => s.replace(/^SET /i, 'SET LOCAL '))
+  return [
+    'BEGIN',
+    `SET LOCAL grey.hlc = ${quoteLiteral(write.hlc)}`,
+    ...local,
+    `INSERT INTO ${APPLIED_TABLE} (id, hlc, region, queued_at) VALUES (${quoteLiteral(write.id)}, ${quoteLiteral(write.hlc)}, ` +
+      `${quoteLiteral(write.region)}, ${quoteLiteral(write.queuedAt)}) ON CONFLICT (id) DO NOTHING`,
+  ].join('; ')
+}
+
+/** Whether the prelude's marker insert was new (its CommandComplete tag). */
+export const markerIsNew = (tag: string | undefined): boolean => tag === 'INSERT 0 1'
+
+/**
+ * What a failed replay step means. transient: the connection or the server's state (lost connection, read-only
+ * standby, shutdown, lock or serialization conflict, out of resources): stop and retry later, order kept. permanent: the
+ * statement itself cannot succeed (constraint, data, syntax, permission): dead-letter it and go on.
+ */
+export function replayFailure(sqlState: string | null): 'transient' | 'permanent' {
+  if (sqlState === null) return 'transient'
+  const transientClasses = ['08', '40', '53', '55', '57', '58', 'XX']
+  if (transientClasses.includes(sqlState.slice(0, 2)) || sqlState === '25006') return 'transient'
+  return 'permanent'
+}
+
+/** The WARNING's sentence for the client whose write was queued. */
+export function queuedMessage(region: string, write: Pick<QueuedWrite, 'id' | 'hlc'>): string {
+  return (
+    `grey: queued, not committed: ${region} is cut off from the Raft majority; the write (id ${write.id}, HLC ${write.hlc}) ` +
+    'will be applied once the region rejoins. Do not count it as committed'
+  )
+}
+
+/** What the 25006 refusal adds about the queue: how to opt in, or why this statement could not be queued. */
+export function fenceQueueAdvice(decision: { asked: boolean; why: string }, storeConfigured: boolean): string {
+  if (decision.asked) return `. This write asked to be queued but cannot be: ${decision.why}`
+  if (!storeConfigured) return ''
+  return '. A single autocommit INSERT, UPDATE, DELETE or MERGE marked /* grey: queue */ is queued here and applied on rejoin'
+}
