@@ -10,7 +10,9 @@ export interface ReplicaHealth {
   readonly failures: number
 }
 
-export type BanReason = 'unreachable' | 'lag beyond max_lag_critical'
+/** `not a standby`: it answers without a replay position (an old primary back after a failover); `not seen replaying
+ * from the new primary`: after a failover, until its first answer as a standby. Both are the replication monitor's. */
+export type BanReason = 'unreachable' | 'lag beyond max_lag_critical' | 'not a standby' | 'not seen replaying from the new primary'
 
 /** Polls that must fail in a row before a replica is banned: one lost poll is not an outage. */
 export const FAILURES_TO_BAN = 3

@@ -54,6 +54,11 @@ interface NodeState {
   lag: ReplicaLag | null
   failures: number
   error: string | null
+  /**
+   * Whether its last answer showed it replaying WAL (a standby): false when it answered without a replay position
+   * (out of recovery, like an old primary that came back), null before it has answered since the primary changed.
+   */
+  standby: boolean | null
 }
 
 export class ReplicationMonitor {
@@ -62,6 +67,8 @@ export class ReplicationMonitor {
   readonly #history: LsnHistory
   readonly #nodes = new Map<string, NodeState>()
   #historyOf: string | null = null
+  /** The primary has changed since this monitor started (a failover): see banned(). */
+  #primaryChanged = false
   #bans: ReadonlyMap<string, BanReason> = new Map()
   #timer: NodeJS.Timeout | null = null
   #polling: Promise<void> | null = null
@@ -72,7 +79,7 @@ export class ReplicationMonitor {
     // Long enough that any lag below max_lag_critical is measured, not only bounded from below.
     this.#history = new LsnHistory(Math.max(2 * options.maxLagCriticalMs, 60_000))
     for (const node of options.nodes)
-      this.#nodes.set(node.region, { client: null, lsn: null, noted: null, lag: null, failures: 0, error: null })
+      this.#nodes.set(node.region, { client: null, lsn: null, noted: null, lag: null, failures: 0, error: null, standby: null })
     const replicas = (): ReplicaStatus[] => this.status().replicas.filter((r) => r.lagSeconds !== null)
     const source = (): string => options.primary()
     new Gauge({
@@ -144,6 +151,10 @@ export class ReplicationMonitor {
 
   /** Why reads must avoid this replica now, or null. */
   banned(region: string): BanReason | null {
+    const n = this.#nodes.get(region)
+    // Never lifted like the others: reads from a node that is not replaying the primary's WAL could see anything.
+    if (n?.standby === false) return 'not a standby'
+    if (this.#primaryChanged && n?.standby !== true) return 'not seen replaying from the new primary'
     return this.#bans.get(region) ?? null
   }
 
@@ -153,7 +164,12 @@ export class ReplicationMonitor {
     if (this.#historyOf !== primary) {
       // A new primary is a new timeline: positions from the old one do not compare.
       this.#history.clear()
-      for (const n of this.#nodes.values()) n.noted = null
+      for (const n of this.#nodes.values()) {
+        n.noted = null
+        n.standby = null
+      }
+      // The first primary is the configured one; after a failover, a node serves reads only once seen replaying.
+      this.#primaryChanged = this.#historyOf !== null
       this.#historyOf = primary
     }
     const primaryLsn = await this.#read(primary, 'SELECT pg_current_wal_lsn()::text AS lsn')
@@ -215,6 +231,7 @@ export class ReplicationMonitor {
       const result = await queryBackend(client, sql).finally(() => clearTimeout(timeout))
       if (result.error !== null) throw new Error(result.error)
       state.lsn = parseLsn(result.rows[0])
+      if (region !== this.#options.primary()) state.standby = state.lsn !== null
       state.failures = 0
       state.error = state.lsn === null ? `grey: ${region} reports no WAL position (${sql})` : null
     } catch (err) {
