@@ -115,6 +115,20 @@ export interface CqlSessionContext {
   }
 }
 
+/** A QUERY, EXECUTE or BATCH on its way to Cassandra: the frame and what routing and rewriting need of it. */
+interface ForwardedRequest {
+  readonly frame: SplitFrame
+  readonly info: CqlStatementInfo
+  readonly consistency: number
+  readonly serialConsistency: number | undefined
+  /** Where the consistency and timestamp sit in the frame, for rewriting them in place. */
+  readonly offsets: ParameterOffsets
+  readonly keyspace: string | null
+  readonly payload: CustomPayload | undefined
+  /** The home DC of the row it names (affinity rules), or null. */
+  readonly home: string | null
+}
+
 const PASSWORD_AUTHENTICATOR = 'org.apache.cassandra.auth.PasswordAuthenticator'
 /** Attempts of one request on different nodes when a node fails under it (idempotent requests only). */
 const MAX_ATTEMPTS = 3
@@ -325,16 +339,16 @@ export class CqlSession {
       // Cassandra before 4.0 answers so, and drivers fall back to system.peers.
       return this.reply(stream, { type: 'ERROR', code: CqlErrorCode.Invalid, message: 'unconfigured table peers_v2' })
     }
-    await this.forward(
+    await this.forward({
       frame,
       info,
-      request.parameters.consistency,
-      request.parameters.serialConsistency,
-      request.offsets,
-      this.keyspace,
-      request.customPayload,
-      this.ctx.affinityHome(info, request.query, (i) => boundValueText(request.parameters.values?.[i], undefined)),
-    )
+      consistency: request.parameters.consistency,
+      serialConsistency: request.parameters.serialConsistency,
+      offsets: request.offsets,
+      keyspace: this.keyspace,
+      payload: request.customPayload,
+      home: this.ctx.affinityHome(info, request.query, (i) => boundValueText(request.parameters.values?.[i], undefined)),
+    })
   }
 
   private async prepare(frame: SplitFrame, request: PrepareRequest): Promise<void> {
@@ -365,16 +379,16 @@ export class CqlSession {
       })
     }
     const info = this.ctx.describe(statement.query)
-    await this.forward(
+    await this.forward({
       frame,
       info,
-      request.parameters.consistency,
-      request.parameters.serialConsistency,
-      request.offsets,
-      statement.keyspace,
-      request.customPayload,
-      this.ctx.affinityHome(info, statement.query, (i) => boundValueText(request.parameters.values?.[i], statement.variables?.[i])),
-    )
+      consistency: request.parameters.consistency,
+      serialConsistency: request.parameters.serialConsistency,
+      offsets: request.offsets,
+      keyspace: statement.keyspace,
+      payload: request.customPayload,
+      home: this.ctx.affinityHome(info, statement.query, (i) => boundValueText(request.parameters.values?.[i], statement.variables?.[i])),
+    })
   }
 
   private async batch(frame: SplitFrame, request: DecodedBatchRequest): Promise<void> {
@@ -411,16 +425,16 @@ export class CqlSession {
       lightweightTransaction,
       hints,
     }
-    await this.forward(
+    await this.forward({
       frame,
       info,
-      request.consistency,
-      request.serialConsistency,
-      request.offsets,
-      this.keyspace,
-      request.customPayload,
-      null,
-    )
+      consistency: request.consistency,
+      serialConsistency: request.serialConsistency,
+      offsets: request.offsets,
+      keyspace: this.keyspace,
+      payload: request.customPayload,
+      home: null,
+    })
   }
 
   /**
@@ -429,16 +443,8 @@ export class CqlSession {
    * node fails under it. The write timestamp is fixed before the first attempt, so a retried write
    * is the same write (Cassandra's last-write-wins makes the replay exact).
    */
-  private async forward(
-    frame: SplitFrame,
-    info: CqlStatementInfo,
-    consistency: number,
-    serialConsistency: number | undefined,
-    offsets: ParameterOffsets,
-    keyspace: string | null,
-    payload: CustomPayload | undefined,
-    home: string | null,
-  ): Promise<void> {
+  private async forward(request: ForwardedRequest): Promise<void> {
+    const { frame, info, consistency, serialConsistency, offsets, keyspace, payload, home } = request
     const stream = frame.header.stream
     const avoid: string[] = []
     const token = this.requestToken(info, payload)
