@@ -3,8 +3,7 @@
 // (Grey's backend connection, closed at once on any trouble), and keeps each standby's lag and ban for routing,
 // /status and metrics.
 import type { Logger } from 'pino'
-import { BackendConnection } from '../pg/backend/backend-connection.js'
-import { queryBackend } from '../pg/backend/backend-query.js'
+import { AdminConnection } from '../pg/backend/query-once.js'
 import { Gauge, type Registry } from 'prom-client'
 import { formatLsn, parseLsn } from './lsn.js'
 import { FAILURES_TO_BAN, replicaBans, type BanReason, type ReplicaHealth } from './replica-bans.js'
@@ -47,7 +46,7 @@ export interface ReplicationStatus {
 }
 
 interface NodeState {
-  client: BackendConnection | null
+  client: AdminConnection | null
   lsn: bigint | null
   /** The highest replay position a session saw there since the last poll (it checks before serving a session read). */
   noted: bigint | null
@@ -120,7 +119,7 @@ export class ReplicationMonitor {
     this.#timer = null
     await this.#polling?.catch(() => undefined)
     for (const n of this.#nodes.values()) {
-      n.client?.terminate()
+      n.client?.close()
       n.client = null
     }
   }
@@ -218,19 +217,13 @@ export class ReplicationMonitor {
     const node = this.#options.nodes.find((n) => n.region === region)
     if (!state || !node) return null
     try {
-      state.client ??= await BackendConnection.connect(node, this.#options.credentials, {
+      state.client ??= await AdminConnection.open(node, this.#options.credentials, {
         timeoutMs: this.#options.connectTimeoutMs,
         applicationName: 'grey replication monitor',
       })
-      const client = state.client
       // One position query: a poll interval, or a second when the interval is shorter than a cross-region round trip.
-      const timeout = setTimeout(
-        () => client.close(new Error(`no answer within ${Math.max(this.#options.pollIntervalMs, 1000)} ms`)),
-        Math.max(this.#options.pollIntervalMs, 1000),
-      )
-      const result = await queryBackend(client, sql).finally(() => clearTimeout(timeout))
-      if (result.error !== null) throw new Error(result.error)
-      state.lsn = parseLsn(result.rows[0])
+      const [lsn] = await state.client.query(sql, Math.max(this.#options.pollIntervalMs, 1000))
+      state.lsn = parseLsn(lsn)
       if (region !== this.#options.primary()) state.standby = state.lsn !== null
       state.failures = 0
       state.error = state.lsn === null ? `grey: ${region} reports no WAL position (${sql})` : null
@@ -239,7 +232,7 @@ export class ReplicationMonitor {
       state.error = `grey: polling PostgreSQL in ${region} failed: ${(err as Error).message}`
       state.lsn = null
       if (state.failures === 1) this.#options.log.warn({ node: region, err: (err as Error).message }, 'replication poll failed')
-      state.client?.close(null)
+      state.client?.close()
       state.client = null
     }
     return state.lsn

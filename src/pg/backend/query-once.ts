@@ -29,8 +29,9 @@ export class AdminConnection {
     }
   }
 
+  /** Says goodbye (Terminate) and closes; a connection already closed stays so. */
   close(): void {
-    this.conn.close(null)
+    this.conn.terminate()
   }
 }
 
