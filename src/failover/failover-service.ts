@@ -91,6 +91,12 @@ export class FailoverService {
   #local: AdminConnection | null = null
   #repointedEpoch = -1
   #fencedEpoch = -1
+  /**
+   * The leader's connections to the failover candidates, opened as soon as a member reports the primary down (before
+   * failover_after has passed), so that deciding costs no login across the WAN. Keyed by region; for `#preparedEpoch`.
+   */
+  readonly #prepared = new Map<string, Promise<AdminConnection | null>>()
+  #preparedEpoch = -1
 
   constructor(options: FailoverServiceOptions) {
     this.#options = options
@@ -111,6 +117,32 @@ export class FailoverService {
     if (this.#timer) clearInterval(this.#timer)
     this.#check?.close(null)
     this.#local?.close()
+    this.#dropPrepared()
+  }
+
+  #dropPrepared(): void {
+    for (const pending of this.#prepared.values()) void pending.then((admin) => admin?.close())
+    this.#prepared.clear()
+  }
+
+  /** Opens (once) connections to the synchronous standbys of `view`'s primary, kept for the decision. */
+  #prepare(view: ClusterView): void {
+    if (this.#preparedEpoch !== view.pgPrimary.epoch) {
+      this.#dropPrepared()
+      this.#preparedEpoch = view.pgPrimary.epoch
+    }
+    const { config } = this.#options
+    for (const region of config.replication.postgres.synchronous_standbys) {
+      const node = this.#node(region)
+      if (region === view.pgPrimary.region || node === null || this.#prepared.has(region)) continue
+      this.#prepared.set(
+        region,
+        AdminConnection.open(node, this.#credentials, {
+          timeoutMs: config.proxy.pool.connect_timeout,
+          applicationName: 'grey failover',
+        }).catch(() => null),
+      )
+    }
   }
 
   /**
@@ -306,7 +338,12 @@ export class FailoverService {
       failoverAfterMs: config.failover.failover_after,
       reportTtlMs: 4 * config.failover.check_interval + config.failover.check_timeout,
     })
-    if (!decision.failover) return
+    if (!decision.failover) {
+      const suspect = reports.some((r) => r.epoch === view.pgPrimary.epoch && r.downSinceMs !== null)
+      if (suspect) this.#prepare(view)
+      else if (this.#prepared.size > 0) this.#dropPrepared()
+      return
+    }
     const firstDown = Math.min(
       ...reports.filter((r) => r.epoch === view.pgPrimary.epoch && r.downSinceMs !== null).map((r) => r.downSinceMs!),
     )
@@ -505,9 +542,11 @@ export class FailoverService {
     const options = { timeoutMs: config.proxy.pool.connect_timeout, applicationName: 'grey failover' }
     return Promise.all(
       regions.map(async (region) => {
+        const prepared = this.#preparedEpoch === view.pgPrimary.epoch ? this.#prepared.get(region) : undefined
+        this.#prepared.delete(region)
         let admin: AdminConnection | null = null
         try {
-          admin = await AdminConnection.open(this.#node(region)!, this.#credentials, options)
+          admin = (await prepared) ?? (await AdminConnection.open(this.#node(region)!, this.#credentials, options))
           const [row] = await admin.query(
             "SELECT pg_is_in_recovery()::text || ' ' || coalesce(pg_last_wal_replay_lsn()::text, '')",
             config.failover.check_timeout,
