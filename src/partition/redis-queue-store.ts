@@ -51,7 +51,7 @@ export class RedisQueueStore implements QueueStore {
       const problem = redisDurabilityProblem(this.url, appendonly, appendfsync)
       if (problem !== null) return problem
       for (const [streamId, fields] of await this.redis.xrange(this.key, '-', '+')) {
-        const write = decodeQueuedWrite(fields[1] ?? '')
+        const write = decodeQueuedWrite(String(fields[1]))
         if (write instanceof Error) this.skipped.push(`${streamId}: ${write.message}`)
         else this.writes.set(write.id, { write, streamId })
       }

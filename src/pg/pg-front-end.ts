@@ -17,7 +17,11 @@ import { HybridLogicalClock } from '../clock/hlc.js'
 import { ReplicationMonitor } from '../topology/replication-monitor.js'
 import { BackendPool } from './backend/backend-pool.js'
 import * as msg from './protocol/backend-serializer.js'
-import { PgSession, type PgNodes, type PgSessionObserver } from './pg-session.js'
+import { PgSession, type PgNodes, type PgSessionObserver, type PgWriteQueue } from './pg-session.js'
+import { FileQueueStore } from '../partition/file-queue-store.js'
+import { PartitionQueue } from '../partition/partition-queue.js'
+import { createPartitionQueueMetrics } from '../partition/partition-queue-metrics.js'
+import { RedisQueueStore } from '../partition/redis-queue-store.js'
 /** How often a write waiting for a failover looks at the cluster view and asks the new primary. */
 const PRIMARY_WAIT_POLL_MS = 50
 
@@ -57,6 +61,9 @@ export class PgFrontEnd implements FrontEnd {
   private readonly authQuery: AuthQuery | null
   private readonly tls: SecureContext | null
   private readonly observe: PgSessionObserver
+  /** The durable write queue of a cut-off region (partition.queue); null when its store is none. */
+  readonly partitionQueue: PartitionQueue | null
+  private readonly writeQueue: PgWriteQueue | null
 
   constructor(
     private readonly config: Config,
@@ -115,6 +122,9 @@ export class PgFrontEnd implements FrontEnd {
       conflict: (kind) => metrics.conflicts.inc({ protocol: 'pg', kind }),
       unconfirmedCommit: (region) => metrics.unconfirmedCommits.inc({ region }),
     }
+    this.partitionQueue = this.newPartitionQueue(metrics)
+    const queue = this.partitionQueue
+    this.writeQueue = queue && { tables: new Set(config.partition.queue.tables), enqueue: (input) => queue.enqueue(input) }
     const query = config.proxy.auth.auth_query
     const primaryPg = config.cluster.regions[configured.pgPrimary.region]!.databases.postgres!
     this.authQuery = query
@@ -137,6 +147,7 @@ export class PgFrontEnd implements FrontEnd {
     const listen = this.config.proxy.listen.pg
     if (!listen) return
     this.replication.start()
+    await this.partitionQueue?.start()
     const limits = this.config.proxy.limits
     this.server = await listenForClients({
       address: listen,
@@ -165,6 +176,7 @@ export class PgFrontEnd implements FrontEnd {
             nodes: () => this.nodes(),
             awaitPrimary: (afterEpoch) => this.awaitPrimary(afterEpoch),
             writeFence: () => this.writeFence(),
+            queue: this.writeQueue,
             tls: this.tls,
             log: this.log,
             limits: {
@@ -192,7 +204,40 @@ export class PgFrontEnd implements FrontEnd {
   }
 
   status(): Record<string, unknown> {
-    return { replication: this.replication.status() }
+    const queue = this.partitionQueue
+    const store = this.config.partition.queue.store
+    return { replication: this.replication.status(), partition_queue: queue ? { store, depth: queue.depth } : { store } }
+  }
+
+  /** The queue of partition.queue, on its store; its metrics are exported (at 0) either way. */
+  private newPartitionQueue(metrics: GreyMetrics): PartitionQueue | null {
+    const queueMetrics = createPartitionQueueMetrics(metrics.registry)
+    const q = this.config.partition.queue
+    if (q.store === 'none') return null
+    const { region, instance_id: instanceId } = this.config.proxy
+    // The config check makes sure a Redis store has a URL: its own or the region's.
+    const store =
+      q.store === 'redis'
+        ? new RedisQueueStore(q.redis ?? this.config.cluster.regions[region]!.databases.redis!.url, instanceId)
+        : new FileQueueStore(q.dir ?? `./data/${instanceId}/partition-queue`)
+    return new PartitionQueue({
+      store,
+      region,
+      instanceId,
+      clock: this.clock,
+      maxEntries: q.max_entries,
+      replayIntervalMs: q.replay_interval,
+      statementTimeoutMs: 10_000,
+      isCutOff: () => this.cutOff() !== null,
+      primary: () => {
+        const primary = this.cluster().pgPrimary.region
+        const pg = this.config.cluster.regions[primary]!.databases.postgres!
+        return { region: primary, host: pg.host, port: pg.port }
+      },
+      credentials: this.credentials,
+      metrics: queueMetrics,
+      log: this.log.child({ component: 'partition-queue' }),
+    })
   }
 
   activeSessions(): number {
@@ -315,6 +360,7 @@ export class PgFrontEnd implements FrontEnd {
     for (const s of this.sessions) s.close(reason)
     for (const pool of this.pools.values()) pool.close()
     await this.replication.stop()
+    await this.partitionQueue?.stop()
     await this.authQuery?.close()
   }
 }

@@ -31,6 +31,10 @@ import * as msg from './protocol/backend-serializer.js'
 import { parsePasswordMessage, parseSaslInitialResponse, type FrontendMessage, type RegularMessage } from './protocol/frontend-messages.js'
 import { FrontendParser } from './protocol/frontend-parser.js'
 import { ProtocolError } from './protocol/protocol-error.js'
+import { decideQueueable, type QueueDecision } from '../partition/decide-queueable.js'
+import type { QueueInput } from '../partition/partition-queue.js'
+import type { QueuedWrite } from '../partition/queued-write.js'
+import { fenceQueueAdvice, QUEUED_SQLSTATE, queuedMessage } from '../partition/replay-plan.js'
 
 /** What a session needs from the front end that owns it. */
 export interface PgSessionContext {
@@ -59,6 +63,8 @@ export interface PgSessionContext {
   awaitPrimary(afterEpoch: number | null): Promise<string | null>
   /** Why statements for the primary are refused now (this region is cut off from the Raft majority), or null. */
   writeFence(): string | null
+  /** The partition write queue (partition.queue): its tables and how to queue; null when partition.queue.store is none. */
+  queue: PgWriteQueue | null
   /** TLS toward clients when a certificate is configured; SSLRequest is answered 'N' otherwise. */
   tls: SecureContext | null
   log: Logger
@@ -71,6 +77,16 @@ export interface PgSessionContext {
   /** Finds the session a CancelRequest names, by the key Grey handed out. */
   findByKey(processId: number, secretKey: Buffer): PgSession | undefined
 }
+
+/** What a session needs of the partition write queue. */
+export interface PgWriteQueue {
+  /** partition.queue.tables */
+  readonly tables: ReadonlySet<string>
+  /** Stores the write durably: the stored write, or why it could not be queued. */
+  enqueue(input: QueueInput): Promise<QueuedWrite | string>
+}
+
+const NO_TABLES: ReadonlySet<string> = new Set()
 
 export interface PgNodes {
   readonly primary: BackendPool
@@ -116,6 +132,9 @@ interface Swallowed {
   simple: boolean
 }
 
+/** A parameter whose type the client left open is described as text (PostgreSQL would infer it; Grey has not asked). */
+const TEXT_OID = 25
+
 const CONSISTENCIES: readonly string[] = ['strong', 'bounded', 'session', 'eventual']
 /** The primary's WAL insert position: at or past the commit record of a transaction that just committed. */
 const COMMIT_POSITION_QUERY = 'SELECT pg_current_wal_insert_lsn()::text'
@@ -158,7 +177,7 @@ export class PgSession {
   /** Backend frames to drop from the client stream: replies to what Grey injected. */
   private swallow: Swallowed[] = []
   /** Named statements of this session: name → the client's Parse bytes and SQL, re-issued where missing. */
-  private readonly prepared = new Map<string, { raw: Buffer; sql: string }>()
+  private readonly prepared = new Map<string, { raw: Buffer; sql: string; paramTypes: number[] }>()
   /** SET statements in force for this session, replayed on every backend it uses. */
   private settings: string[] = []
   /** `settings` joined: what a server connection's appliedSettings must equal for it to need no replay. */
@@ -516,7 +535,7 @@ export class PgSession {
     }
     const classes = texts.map((s) => this.classify(s))
     const kind = classes.some((c) => c.access === 'write') ? 'write' : 'read'
-    if (!this.backend && !(await this.routeFlight(classes, kind, texts))) return
+    if (!this.backend && !(await this.routeFlight(classes, kind, texts, flight.messages))) return
     const backend = this.backend!
     const nodes = this.ctx.nodes()
     const target = this.backendPool === nodes.primary ? 'primary' : 'replica'
@@ -537,10 +556,10 @@ export class PgSession {
       if (m.type === 'Parse' && m.name === '') {
         // The unnamed statement too: drivers such as lib/pq and pgx parse it in one round trip and bind it in the next,
         // which transaction pooling may send to another server.
-        this.prepared.set('', { raw: Buffer.from(m.raw), sql: m.query })
+        this.prepared.set('', { raw: Buffer.from(m.raw), sql: m.query, paramTypes: m.paramTypes })
         parsedHere.add('')
       } else if (m.type === 'Parse') {
-        this.prepared.set(m.name, { raw: Buffer.from(m.raw), sql: m.query })
+        this.prepared.set(m.name, { raw: Buffer.from(m.raw), sql: m.query, paramTypes: m.paramTypes })
         // Another session may have left this name on the shared server: close it first, silently.
         if (backend.prepared.has(m.name)) this.inject(out, serialize.close({ type: 'S', name: m.name }), BackendMessageType.CloseComplete)
         backend.prepared.set(m.name, m.query)
@@ -601,7 +620,12 @@ export class PgSession {
   }
 
   /** Picks the backend for a flight that starts outside a transaction; false when none could be had (the client was told). */
-  private async routeFlight(classes: SqlClassification[], kind: 'read' | 'write', texts: readonly string[]): Promise<boolean> {
+  private async routeFlight(
+    classes: SqlClassification[],
+    kind: 'read' | 'write',
+    texts: readonly string[],
+    messages: readonly RegularMessage[],
+  ): Promise<boolean> {
     const classification = classes.find((c) => c.access === 'write') ?? classes[0] ?? this.classify('SELECT')
     // A statement's after= hint joins the session's token: later reads must not see less than it did.
     for (const c of classes) {
@@ -653,7 +677,7 @@ export class PgSession {
     const toPrimary = pool === nodes.primary
     if (toPrimary) {
       const fence = this.ctx.writeFence()
-      if (fence !== null) return this.refuseFlight('25006', fence)
+      if (fence !== null) return this.queueOrRefuse(messages, classes, fence)
       // After a failover, the new primary takes writes once it has left recovery; until then (up to failover_hold) wait.
       const problem = await this.ctx.awaitPrimary(null)
       if (problem !== null) return this.refuseFlight('57P03', problem)
@@ -718,6 +742,68 @@ export class PgSession {
       this.ctx.observe.backendError(pool.node.region, e.sqlState === '53300' ? 'pool_timeout' : 'connect')
       return e
     }
+  }
+
+  /**
+   * Cut off from the Raft majority: a write that opted in (the queue hint, partition.queue.tables) and can be queued is
+   * stored durably and answered as queued — never as committed; anything else is refused with 25006.
+   */
+  private async queueOrRefuse(messages: readonly RegularMessage[], classes: SqlClassification[], fence: string): Promise<false> {
+    const queue = this.ctx.queue
+    const decision = decideQueueable({
+      messages,
+      classes,
+      inTransaction: this.heldBegin !== null,
+      tables: queue?.tables ?? NO_TABLES,
+      storeConfigured: queue !== null,
+      prepared: (name) => this.prepared.get(name),
+    })
+    if (!decision.queue) return this.refuseFlight('25006', fence + fenceQueueAdvice(decision, queue !== null))
+    const queued = await queue!.enqueue({
+      user: this.user,
+      database: this.ctx.database,
+      sql: decision.sql,
+      mode: decision.mode,
+      paramTypes: decision.paramTypes,
+      params: decision.params,
+      settings: [...this.settings],
+    })
+    if (typeof queued === 'string') return this.refuseFlight('25006', `${fence}. ${queued}`)
+    this.log.info({ id: queued.id, hlc: queued.hlc, why: decision.why }, 'write queued while cut off from the Raft majority')
+    this.socket.write(this.queuedReply(messages, decision, queued))
+    return false
+  }
+
+  /** The replies a queued write gets: those of a statement that wrote 0 rows, with the WARNING that it is only queued. */
+  private queuedReply(messages: readonly RegularMessage[], decision: Extract<QueueDecision, { queue: true }>, queued: QueuedWrite): Buffer {
+    const warning = msg.noticeResponse({ severity: 'WARNING', code: QUEUED_SQLSTATE, message: queuedMessage(this.ctx.region, queued) })
+    const out: Buffer[] = []
+    for (const m of messages) {
+      switch (m.type) {
+        case 'Query':
+          out.push(warning, msg.commandComplete(decision.tag), msg.readyForQuery('I'))
+          break
+        case 'Parse':
+          // Bound later on a server that lacks it, the statement is re-issued from here.
+          this.prepared.set(m.name, { raw: Buffer.from(m.raw), sql: m.query, paramTypes: m.paramTypes })
+          out.push(msg.parseComplete())
+          break
+        case 'Bind':
+          out.push(msg.bindComplete())
+          break
+        case 'Describe':
+          if (m.kind === 'S') out.push(msg.parameterDescription(decision.paramTypes.map((t) => (t === 0 ? TEXT_OID : t))))
+          out.push(msg.noData())
+          break
+        case 'Execute':
+          out.push(warning, msg.commandComplete(decision.tag))
+          break
+        default:
+          // decideQueueable lets nothing else through but the Sync that ends the round trip.
+          out.push(msg.readyForQuery('I'))
+      }
+    }
+    return Buffer.concat(out)
   }
 
   /** Ends the flight with an error and ReadyForQuery, the statement not run. */

@@ -176,6 +176,16 @@ t.test('the replay plan: HLC order, the marker insert first, settings for the tr
     ['x-0000000000000001', 'a', 'b', 'x-0000000000000003'],
   )
   t.same(replayOrder([at('0000000000000001', 'a'), at('0000000000000001', 'a')]).length, 2, 'equal entries keep their places')
+  for (const pair of [
+    ['a', 'b'],
+    ['b', 'a'],
+  ]) {
+    t.same(
+      replayOrder(pair.map((id) => at('0000000000000001', id))).map((w) => w.id),
+      ['a', 'b'],
+      'the id breaks a tie',
+    )
+  }
   t.equal(
     replayPrelude(WRITE),
     "BEGIN; SET LOCAL grey.hlc = '0000018f00000001'; SET LOCAL search_path TO 'app'; " +
