@@ -59,6 +59,7 @@ export class CqlFrontEnd implements FrontEnd {
   private stopped = false
   private probeTimer: NodeJS.Timeout | null = null
   private cluster: () => ClusterView
+  private cutOff: () => string | null = () => null
   private readonly clock: HybridLogicalClock
 
   constructor(
@@ -103,8 +104,9 @@ export class CqlFrontEnd implements FrontEnd {
     return this.config.proxy.listen.cql ?? null
   }
 
-  async start(cluster: () => ClusterView): Promise<void> {
+  async start(cluster: () => ClusterView, cutOff: () => string | null = () => null): Promise<void> {
     this.cluster = cluster
+    this.cutOff = cutOff
     const listen = this.config.proxy.listen.cql
     if (!listen) return
     const { host, port } = hostPort(listen)
@@ -141,6 +143,7 @@ export class CqlFrontEnd implements FrontEnd {
             registry: this.registry,
             describe: describeCql,
             route: (info, consistency, serial, avoid, token, home) => this.route(info, consistency, serial, avoid, token, home),
+            writeFence: () => this.writeFence(),
             clock: this.clock,
             tokenHorizonMs: TOKEN_HORIZON_MS,
             observedAt: (region, kind) => this.observedAt(region, kind),
@@ -305,6 +308,17 @@ export class CqlFrontEnd implements FrontEnd {
       ['COMPRESSION', []],
       ['PROTOCOL_VERSIONS', ['3/v3', '4/v4']],
     ])
+  }
+
+  /** Why strong CQL requests are refused here (this region is cut off from the Raft majority), or null. */
+  private writeFence(): string | null {
+    const why = this.cutOff()
+    if (why === null) return null
+    return (
+      `grey: ${this.region} is cut off from the Raft majority (${why}); strong requests (QUORUM in the primary DC, ` +
+      'lightweight transactions, SERIAL reads) are refused here, so that they never split between two sides. ' +
+      'LOCAL_* requests at eventual or session consistency are still served by the local DC. Retry once the region rejoins'
+    )
   }
 
   private systemTable(table: 'local' | 'peers', response: CqlResponseFrame): ResponseMessage | null {

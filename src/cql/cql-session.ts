@@ -64,6 +64,19 @@ export interface CqlRoute {
   stale: string | null
 }
 
+/**
+ * Route reasons of requests that must meet every other strong request (a quorum in the primary DC, a Paxos round):
+ * a Grey cut off from the Raft majority refuses them, as it refuses PostgreSQL writes, since the majority side may
+ * have moved the primary region meanwhile. Eventual and session requests stay in the local DC and go on.
+ */
+const FENCED_REASONS: ReadonlySet<string> = new Set([
+  'lightweight transaction in primary dc',
+  'serial consistency in primary dc',
+  'strong in primary dc',
+  'strong quorum from local dc',
+  'bounded served as strong',
+])
+
 /** The custom-payload key of a request's causality token (the CQL form of PostgreSQL's SET grey.after). */
 export const TOKEN_REQUEST_KEY = 'grey.after'
 /** The custom-payload key of the token Grey returns (the CQL form of SHOW grey.token). */
@@ -103,6 +116,8 @@ export interface CqlSessionContext {
   supportedOptions(): Map<string, string[]>
   /** Write timestamp in microseconds from Grey's HLC. */
   stampMicros(): bigint
+  /** Why strong requests are refused here (this region is cut off from the Raft majority), or null. */
+  writeFence(): string | null
   /** Waits until every node reports the same schema version (after DDL). */
   awaitSchemaAgreement(connection: CassandraConnection): Promise<void>
   observe: {
@@ -452,6 +467,11 @@ export class CqlSession {
     const kind = info.access
     for (let attempt = 1; ; attempt++) {
       const route = this.ctx.route(info, consistency, serialConsistency ?? null, avoid, token, home)
+      const fence = FENCED_REASONS.has(route.reason) ? this.ctx.writeFence() : null
+      if (fence !== null) {
+        // A server error, not Unavailable: drivers replace an Unavailable's message with their own about replicas.
+        return this.reply(stream, { type: 'ERROR', code: CqlErrorCode.ServerError, message: fence })
+      }
       this.ctx.observe.routed(route, kind)
       this.log.debug({ region: route.region, reason: route.reason, consistency: route.consistency }, 'routed')
       const change: ParameterChange = {}
