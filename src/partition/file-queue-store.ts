@@ -26,6 +26,9 @@ export class FileQueueStore implements QueueStore {
 
   async open(): Promise<string | null> {
     try {
+      // Opened again after a failure: start from the file.
+      this.writes.clear()
+      this.skipped.length = 0
       await mkdir(this.dir, { recursive: true })
       const text = await readFile(this.path, 'utf8').catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') return ''

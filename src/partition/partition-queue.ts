@@ -48,6 +48,7 @@ export class PartitionQueue {
   private problem: string | null = 'grey: the partition queue is still opening; retry shortly'
   private timer: NodeJS.Timeout | null = null
   private replaying: Promise<ReplayReport> | null = null
+  private opening: Promise<void> | null = null
 
   constructor(private readonly o: PartitionQueueOptions) {}
 
@@ -56,16 +57,32 @@ export class PartitionQueue {
   }
 
   async start(): Promise<void> {
-    this.problem = await this.o.store.open()
-    if (this.problem !== null) this.o.log.error({ store: this.o.store.kind }, this.problem)
-    this.showDepth()
-    this.timer = setInterval(() => void this.replay(), this.o.replayIntervalMs)
+    await this.open()
+    this.timer = setInterval(() => void this.tick(), this.o.replayIntervalMs)
     this.timer.unref()
+  }
+
+  /** Opens the store; a store that could not be opened (Redis down, a bad directory) is tried again every tick. */
+  private async open(): Promise<void> {
+    const problem = await this.o.store.open()
+    if (problem !== null && problem !== this.problem) this.o.log.error({ store: this.o.store.kind }, problem)
+    if (problem === null && this.problem !== null) this.o.log.info({ store: this.o.store.kind, depth: this.depth }, 'partition queue open')
+    this.problem = problem
+    this.showDepth()
+  }
+
+  private async tick(): Promise<void> {
+    if (this.problem !== null && this.opening === null) {
+      this.opening = this.open().finally(() => (this.opening = null))
+      await this.opening
+    }
+    await this.replay()
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
+    await this.opening
     await this.replaying
     await this.o.store.close()
   }

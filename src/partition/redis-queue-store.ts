@@ -45,7 +45,10 @@ export class RedisQueueStore implements QueueStore {
 
   async open(): Promise<string | null> {
     try {
-      await this.redis.connect()
+      // Opened again after a failure, the client is already (re)connecting: the commands wait for it.
+      if (this.redis.status === 'wait') await this.redis.connect()
+      this.writes.clear()
+      this.skipped.length = 0
       const [, appendonly] = (await this.redis.config('GET', 'appendonly')) as string[]
       const [, appendfsync] = (await this.redis.config('GET', 'appendfsync')) as string[]
       const problem = redisDurabilityProblem(this.url, appendonly, appendfsync)

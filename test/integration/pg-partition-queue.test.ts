@@ -9,7 +9,7 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -453,9 +453,16 @@ t.test('replays that stop: transient failures keep the write, in order; a COMMIT
 t.test('a queue whose store cannot be used, or fails, queues nothing and says why', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'grey-queue-it-'))
   mkdirSync(join(dir, 'queue.jsonl'))
-  const broken = fileQueue(dir, { value: true })
+  const broken = fileQueue(dir, { value: true }, undefined, { replayIntervalMs: 50 })
   await broken.start()
   t.match(await broken.enqueue(input('INSERT INTO t VALUES (1)')), /partition queue file .* cannot be used .*EISDIR/)
+  // Fixed while Grey runs: the queue opens on a later tick.
+  rmdirSync(join(dir, 'queue.jsonl'))
+  const queued = await within(5000, async () => {
+    const r = await broken.enqueue(input('INSERT INTO t VALUES (1)'))
+    return typeof r === 'string' ? undefined : r
+  })
+  t.match(queued, { sql: 'INSERT INTO t VALUES (1)' }, 'queued once the directory is usable')
   await broken.stop()
 
   const store = new FileQueueStore(mkdtempSync(join(tmpdir(), 'grey-queue-it-')))
