@@ -49,6 +49,8 @@ export class PartitionQueue {
   private timer: NodeJS.Timeout | null = null
   private replaying: Promise<ReplayReport> | null = null
   private opening: Promise<void> | null = null
+  /** Appends not yet durable. */
+  private readonly appending = new Set<Promise<void>>()
 
   constructor(private readonly o: PartitionQueueOptions) {}
 
@@ -102,11 +104,15 @@ export class PartitionQueue {
       ...input,
       queuedAt: new Date().toISOString(),
     }
+    const appended = this.o.store.append(write)
+    this.appending.add(appended)
     try {
-      await this.o.store.append(write)
+      await appended
     } catch (error) {
       this.o.log.error({ err: (error as Error).message, store: this.o.store.kind }, 'a write could not be queued')
       return `grey: the write could not be stored in the partition queue (${(error as Error).message}); it was not queued`
+    } finally {
+      this.appending.delete(appended)
     }
     this.o.metrics.writes.inc({ protocol: 'pg', outcome: 'queued' })
     this.showDepth()
@@ -130,6 +136,8 @@ export class PartitionQueue {
         timeoutMs: this.o.statementTimeoutMs,
         applicationName: 'grey partition queue',
       })
+      // A write stamped before the region rejoined may still be on its way to the store: it must not be overtaken.
+      await Promise.allSettled(this.appending)
       const created = await this.exchange(conn, serialize.query(CREATE_APPLIED_TABLE))
       if (created.error) throw new Error(created.error.message)
       for (const write of replayOrder(this.o.store.entries())) {

@@ -68,15 +68,16 @@ t.teardown(async () => {
   lab('down')
   rmSync(DIR, { recursive: true, force: true })
 })
-for (const region of REGIONS) {
-  greys[region] = await greyInProcess(
+/** A Grey of `region` in this process, the lab's Raft member there, with its partition queue. */
+function startGrey(region: (typeof REGIONS)[number]): Promise<GreyInProcess> {
+  return greyInProcess(
     region,
     {
       GREY_FAILOVER__FAILOVER_AFTER: '60s',
       // Each kind of store: us-east on its region's Redis (the default), eu-west on a Redis named in the config,
       // ap-south on a file.
       ...(region === 'ap-south'
-        ? { GREY_PARTITION__QUEUE__STORE: 'file', GREY_PARTITION__QUEUE__DIR: mkdtempSync(join(tmpdir(), 'grey-queue-ap-')) }
+        ? { GREY_PARTITION__QUEUE__STORE: 'file', GREY_PARTITION__QUEUE__DIR: join(DIR, 'queue-ap-south') }
         : { GREY_PARTITION__QUEUE__STORE: 'redis' }),
       ...(region === 'eu-west' ? { GREY_PARTITION__QUEUE__REDIS: `redis://${labJson.regions['eu-west']!.redis}` } : {}),
       GREY_PARTITION__QUEUE__REPLAY_INTERVAL: '250ms',
@@ -87,6 +88,7 @@ for (const region of REGIONS) {
     { lab: { dir: DIR, slot: SLOT, raft: true } },
   )
 }
+for (const region of REGIONS) greys[region] = await startGrey(region)
 
 async function connect(address: string): Promise<pg.Client> {
   const client = new pg.Client({ ...hostPort(address), ...labJson.pg, query_timeout: 10_000 })
@@ -195,6 +197,12 @@ t.test('us-east cut off: hinted writes are queued, not committed; on heal they a
   t.equal(metricValue(during, 'grey_partition_queue_depth{protocol="pg"}'), QUEUED + 1, 'grey_partition_queue_depth')
   const redis = new Redis(`redis://${labJson.regions['us-east']!.redis}`)
   t.equal(await redis.xlen('grey:partition-queue:grey-us-east'), QUEUED + 1, "held in the us-east Redis's stream")
+  // The us-east Grey restarts inside the partition: its successor finds the queue in Redis (and, hearing no majority,
+  // replays nothing yet).
+  await greys['us-east'].stop()
+  greys['us-east'] = await startGrey('us-east')
+  const restarted = await greys['us-east'].metrics()
+  t.equal(metricValue(restarted, 'grey_partition_queue_depth{protocol="pg"}'), QUEUED + 1, 'the restarted Grey has the queue')
 
   await labAsync('heal', 'us-east')
   const healedAt = Date.now()
@@ -221,19 +229,24 @@ t.test('us-east cut off: hinted writes are queued, not committed; on heal they a
   const markers = await primary.query('SELECT count(*)::int AS n FROM grey_queue_applied')
   t.equal(markers.rows[0].n, QUEUED + 1, 'one marker row per write')
   const after = await greys['us-east'].metrics()
-  const moved = (outcome: string): number =>
-    metricValue(after, `grey_partition_queue_writes_total{protocol="pg",outcome="${outcome}"}`) -
-    metricValue(metricsBefore, `grey_partition_queue_writes_total{protocol="pg",outcome="${outcome}"}`)
+  // Queued by the first us-east Grey, replayed by its successor.
+  const count = (text: string, outcome: string): number =>
+    metricValue(text, `grey_partition_queue_writes_total{protocol="pg",outcome="${outcome}"}`)
   t.same(
-    { queued: moved('queued'), replayed: moved('replayed'), duplicate: moved('duplicate'), dead_letter: moved('dead_letter') },
+    {
+      queued: count(during, 'queued') - count(metricsBefore, 'queued'),
+      replayed: count(after, 'replayed'),
+      duplicate: count(after, 'duplicate'),
+      dead_letter: count(after, 'dead_letter'),
+    },
     { queued: QUEUED + 1, replayed: QUEUED + 1, duplicate: 0, dead_letter: 0 },
     'grey_partition_queue_writes_total',
   )
   t.comment(
-    `partition-queue replay: ${queued.length} queued (simple and extended, 2 clients, 1 by hand), ${rows.length} replayed, ` +
+    `partition-queue replay: ${queued.length} queued (simple and extended, 2 clients, 1 by hand), Grey restarted, ${rows.length} replayed, ` +
       `${duplicates} duplicates, HLC order ${inOrder ? 'preserved' : 'BROKEN'}; queue empty ${replayMs} ms after the heal`,
   )
-  const write = await a.query("INSERT INTO queued_order (writer, n) VALUES ('after heal', 1)")
+  const write = await (await connect(greys['us-east'].pg)).query("INSERT INTO queued_order (writer, n) VALUES ('after heal', 1)")
   t.equal(write.rowCount, 1, 'writes go through again')
 })
 
