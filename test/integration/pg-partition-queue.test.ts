@@ -81,7 +81,8 @@ function startGrey(region: (typeof REGIONS)[number]): Promise<GreyInProcess> {
         : { GREY_PARTITION__QUEUE__STORE: 'redis' }),
       ...(region === 'eu-west' ? { GREY_PARTITION__QUEUE__REDIS: `redis://${labJson.regions['eu-west']!.redis}` } : {}),
       GREY_PARTITION__QUEUE__REPLAY_INTERVAL: '250ms',
-      GREY_PARTITION__QUEUE__MAX_ENTRIES: String(QUEUED + 1),
+      GREY_PARTITION__QUEUE__MAX_ENTRIES: String(QUEUED + 2),
+      GREY_PARTITION__QUEUE__TABLES: '[queued_by_table]',
       // A user that speaks the protocol by hand (Describe of a statement, which node-postgres never sends).
       GREY_PROXY__AUTH__USERS__RAW__TRUST: 'true',
     },
@@ -102,6 +103,7 @@ const primary = await connect(labJson.regions['us-east']!.pg.direct)
 await primary.query(
   "CREATE TABLE queued_order (seq serial PRIMARY KEY, writer text NOT NULL, n int NOT NULL, hlc text DEFAULT current_setting('grey.hlc', true), UNIQUE (writer, n))",
 )
+await primary.query('CREATE TABLE queued_by_table (note text)')
 await within(30_000, async () => {
   const s = (await callAdmin({ url: greys['eu-west'].admin, token: labJson.admin.token }, 'GET', '/status')) as {
     raft: { leader: string | null }
@@ -176,9 +178,15 @@ t.test('us-east cut off: hinted writes are queued, not committed; on heal they a
   t.same(raw.parameterTypes, [25, 23], 'a parameter of unspecified type is described as text')
   const hlc = /HLC ([0-9a-f]{16})/.exec(raw.warning)![1]!
   queued.push({ writer: 'raw', n: 1, id: `grey-us-east-${hlc}`, hlc, rowCount: 0 })
+  const byTable = await a.query("INSERT INTO queued_by_table VALUES ('no hint')")
+  t.match(
+    { rowCount: byTable.rowCount, warning: notices.get(a)!.at(-1)?.code },
+    { rowCount: 0, warning: '01GQ0' },
+    'a write to a table of partition.queue.tables is queued without the hint',
+  )
   await t.rejects(a.query("/* grey: queue */ INSERT INTO queued_order (writer, n) VALUES ('full', 1)"), {
     code: '25006',
-    message: /the partition queue is full \(partition.queue.max_entries = 21\)/,
+    message: /the partition queue is full \(partition.queue.max_entries = 22\)/,
   })
   await t.rejects(a.query('/* grey: queue */ INSERT INTO queued_order (writer, n) VALUES ($1, $2) RETURNING seq', ['r', 1]), {
     code: '25006',
@@ -194,15 +202,15 @@ t.test('us-east cut off: hinted writes are queued, not committed; on heal they a
   const direct = await primary.query('SELECT count(*)::int AS n FROM queued_order')
   t.equal(direct.rows[0].n, 0, 'nothing reached PostgreSQL while cut off')
   const during = await greys['us-east'].metrics()
-  t.equal(metricValue(during, 'grey_partition_queue_depth{protocol="pg"}'), QUEUED + 1, 'grey_partition_queue_depth')
+  t.equal(metricValue(during, 'grey_partition_queue_depth{protocol="pg"}'), QUEUED + 2, 'grey_partition_queue_depth')
   const redis = new Redis(`redis://${labJson.regions['us-east']!.redis}`)
-  t.equal(await redis.xlen('grey:partition-queue:grey-us-east'), QUEUED + 1, "held in the us-east Redis's stream")
+  t.equal(await redis.xlen('grey:partition-queue:grey-us-east'), QUEUED + 2, "held in the us-east Redis's stream")
   // The us-east Grey restarts inside the partition: its successor finds the queue in Redis (and, hearing no majority,
   // replays nothing yet).
   await greys['us-east'].stop()
   greys['us-east'] = await startGrey('us-east')
   const restarted = await greys['us-east'].metrics()
-  t.equal(metricValue(restarted, 'grey_partition_queue_depth{protocol="pg"}'), QUEUED + 1, 'the restarted Grey has the queue')
+  t.equal(metricValue(restarted, 'grey_partition_queue_depth{protocol="pg"}'), QUEUED + 2, 'the restarted Grey has the queue')
 
   await labAsync('heal', 'us-east')
   const healedAt = Date.now()
@@ -227,7 +235,9 @@ t.test('us-east cut off: hinted writes are queued, not committed; on heal they a
     "each carried its original HLC (current_setting('grey.hlc'))",
   )
   const markers = await primary.query('SELECT count(*)::int AS n FROM grey_queue_applied')
-  t.equal(markers.rows[0].n, QUEUED + 1, 'one marker row per write')
+  t.equal(markers.rows[0].n, QUEUED + 2, 'one marker row per write')
+  const viaTable = await primary.query('SELECT note FROM queued_by_table')
+  t.same(viaTable.rows, [{ note: 'no hint' }], 'the write queued by its table, applied once')
   const after = await greys['us-east'].metrics()
   // Queued by the first us-east Grey, replayed by its successor.
   const count = (text: string, outcome: string): number =>
@@ -239,12 +249,13 @@ t.test('us-east cut off: hinted writes are queued, not committed; on heal they a
       duplicate: count(after, 'duplicate'),
       dead_letter: count(after, 'dead_letter'),
     },
-    { queued: QUEUED + 1, replayed: QUEUED + 1, duplicate: 0, dead_letter: 0 },
+    { queued: QUEUED + 2, replayed: QUEUED + 2, duplicate: 0, dead_letter: 0 },
     'grey_partition_queue_writes_total',
   )
   t.comment(
-    `partition-queue replay: ${queued.length} queued (simple and extended, 2 clients, 1 by hand), Grey restarted, ${rows.length} replayed, ` +
-      `${duplicates} duplicates, HLC order ${inOrder ? 'preserved' : 'BROKEN'}; queue empty ${replayMs} ms after the heal`,
+    `partition-queue replay: ${queued.length + 1} queued (simple and extended, 2 clients, 1 by hand, 1 by its table), ` +
+      `Grey restarted, ${rows.length + viaTable.rows.length} replayed, ${duplicates} duplicates, ` +
+      `HLC order ${inOrder ? 'preserved' : 'BROKEN'}; queue empty ${replayMs} ms after the heal`,
   )
   const write = await (await connect(greys['us-east'].pg)).query("INSERT INTO queued_order (writer, n) VALUES ('after heal', 1)")
   t.equal(write.rowCount, 1, 'writes go through again')
