@@ -1,9 +1,12 @@
 // `grey status` and `grey cluster …`: clients of a running Grey's admin API. State-changing calls go to any member,
 // which forwards them to the Raft leader; every call carries the admin token.
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { parse } from 'yaml'
 import { loadConfig } from '../config/load-config.js'
 import type { RaftServerStatus } from '../consensus/raft-server.js'
+import { rejoinAsStandby } from '../failover/rejoin-standby.js'
 
 export interface AdminTarget {
   /** http://host:port of the admin API. */
@@ -68,6 +71,14 @@ export interface ClusterCommandOptions {
   readonly region?: string | undefined
   readonly epoch?: string | undefined
   readonly to?: string | undefined
+  /** grey cluster rejoin: where the node's data is, how to reach the new primary, PostgreSQL's programs. */
+  readonly rejoin?: {
+    readonly pgdata?: string | undefined
+    readonly source?: string | undefined
+    readonly primaryConninfo?: string | undefined
+    readonly slot?: string | undefined
+    readonly bindir?: string | undefined
+  }
   readonly say: (line: string) => void
 }
 
@@ -76,6 +87,8 @@ grey cluster set-primary-region REGION
 grey cluster set-region-mode REGION normal|read-only|quarantined
 grey cluster set-pg-primary REGION [--epoch N]     (N: the epoch it must replace)
 grey cluster failover --to REGION                  (planned switchover: drain, catch up, promote, fence the old)
+grey cluster rejoin REGION --pgdata DIR --source CONNINFO --primary-conninfo CONNINFO [--slot NAME] [--bindir DIR]
+                                                   (on the old primary's host: back as a standby, with pg_rewind)
 grey cluster rules apply FILE                      (YAML: a list of rules, or {rules: [...]})
 grey cluster add-learner ID HOST:PORT [--region REGION]
 grey cluster promote ID
@@ -137,6 +150,35 @@ export async function clusterCommand(args: readonly string[], target: AdminTarge
     case 'remove':
       result = await callAdmin(target, 'POST', '/cluster/remove', { id: need(first, 'an ID') })
       break
+    case 'rejoin': {
+      const region = need(first, 'a REGION')
+      const r = options.rejoin ?? {}
+      const status = await callAdmin(target, 'GET', '/cluster/status')
+      const primary = (status.cluster as { pg_primary?: { region?: string; epoch?: number } } | undefined)?.pg_primary
+      if (primary?.region === region) {
+        throw new AdminCallError(
+          `${region} is the PostgreSQL primary the log names (epoch ${primary.epoch ?? '?'}); only a replaced one rejoins`,
+        )
+      }
+      const bindir = r.bindir ?? '/usr/lib/postgresql/15/bin'
+      const pgdata = r.pgdata ?? need(undefined, '--pgdata DIR')
+      const steps = rejoinAsStandby({
+        pgdata,
+        sourceConninfo: r.source ?? need(undefined, '--source CONNINFO (pg_rewind reaches the new primary so)'),
+        primaryConninfo: r.primaryConninfo ?? need(undefined, '--primary-conninfo CONNINFO (the standby streams so)'),
+        slot: r.slot ?? null,
+        run: (program, args) => {
+          const done = spawnSync(join(bindir, program), args, { encoding: 'utf8', timeout: 300_000 })
+          return { status: done.status, output: `${done.stdout ?? ''}${done.stderr ?? ''}${done.error ? String(done.error) : ''}` }
+        },
+      })
+      const started = spawnSync(join(bindir, 'pg_ctl'), ['start', '-w', '-D', pgdata, '-l', join(pgdata, 'grey-rejoin.log')], {
+        encoding: 'utf8',
+      })
+      if (started.status !== 0) throw new AdminCallError(`pg_ctl start failed: ${started.stdout}${started.stderr}`)
+      for (const step of [...steps, `started it as a standby of ${primary?.region ?? 'the new primary'}`]) options.say(step)
+      return
+    }
     default:
       throw new AdminCallError(`unknown cluster command "${sub ?? ''}"\n\n${CLUSTER_USAGE}`)
   }

@@ -13,6 +13,8 @@ const USAGE = `grey ${GREY_VERSION}: sidecar proxy for multi-region PostgreSQL a
   grey cluster set-region-mode REGION normal|read-only|quarantined
   grey cluster set-pg-primary REGION [--epoch N]
   grey cluster failover --to REGION  planned switchover: the log first, drain, catch up, promote, fence the old primary
+  grey cluster rejoin REGION --pgdata DIR --source CONNINFO --primary-conninfo CONNINFO [--slot NAME] [--bindir DIR]
+                                     on the old primary's host: back as a standby of the new one (pg_rewind)
   grey cluster rules apply FILE      replace the routing rules (YAML list) everywhere
   grey cluster add-learner ID HOST:PORT [--region REGION]
   grey cluster promote ID            make a learner a voter
@@ -25,6 +27,7 @@ const USAGE = `grey ${GREY_VERSION}: sidecar proxy for multi-region PostgreSQL a
   grey lab heal [REGION]             restore links
   grey lab kill KIND:REGION          crash a component (pg, cassandra, redis, grey)
   grey lab restart KIND:REGION       start it again
+  grey lab rejoin pg:REGION          a replaced PostgreSQL primary back as a standby of the new one (pg_rewind)
   grey version
 
 status and cluster options: --admin URL (env GREY_ADMIN_URL), --token TOKEN (env GREY_ADMIN_TOKEN), or --config FILE
@@ -53,6 +56,10 @@ async function main(argv: string[]): Promise<void> {
       region: { type: 'string' },
       epoch: { type: 'string' },
       to: { type: 'string' },
+      pgdata: { type: 'string' },
+      source: { type: 'string' },
+      'primary-conninfo': { type: 'string' },
+      bindir: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -79,6 +86,13 @@ async function main(argv: string[]): Promise<void> {
         region: values.region,
         epoch: values.epoch,
         to: values.to,
+        rejoin: {
+          pgdata: values.pgdata,
+          source: values.source,
+          primaryConninfo: values['primary-conninfo'],
+          slot: values.slot,
+          bindir: values.bindir,
+        },
         say,
       })
     }

@@ -93,8 +93,13 @@ export async function labCommand(sub: string | undefined, arg: string | undefine
       await lab.restart(arg)
       say(`restarted ${arg}`)
       return
+    case 'rejoin':
+      if (!arg) throw new Error('grey lab rejoin needs pg:REGION, e.g. pg:us-east')
+      for (const step of await lab.rejoin(arg)) say(step)
+      say(`rejoined ${arg} as a standby`)
+      return
     default:
-      throw new Error(`unknown lab command "${sub ?? ''}"; use up, down, status, partition, heal, kill or restart`)
+      throw new Error(`unknown lab command "${sub ?? ''}"; use up, down, status, partition, heal, kill, restart or rejoin`)
   }
 }
 

@@ -23,6 +23,7 @@ import {
   pgInitialised,
   pgLogTail,
   pgPid,
+  rejoinPg,
   startPg,
   stopPg,
   waitForStreaming,
@@ -232,6 +233,18 @@ export class Lab {
     await this.stopComponent(rec, 'kill')
     rec.killed = true
     writeLabState(this.plan.dir, this.state)
+  }
+
+  /** `grey lab rejoin pg:REGION`: a replaced primary back as a standby of the current one (pg_rewind). */
+  async rejoin(name: string): Promise<string[]> {
+    const rec = this.component(name)
+    if (rec.kind !== 'pg' || !rec.region) throw new Error(`grey lab rejoin takes a PostgreSQL node, like pg:us-east, not ${name}`)
+    const t0 = Date.now()
+    const steps = await rejoinPg(this.plan, regionPlan(this.plan, rec.region))
+    const pid = pgPid(this.plan, rec.region)
+    if (pid === null) throw new Error(`PostgreSQL ${rec.region} did not start as a standby:\n${pgLogTail(this.plan, rec.region)}`)
+    this.record('pg', rec.region, pid, rec.marker, rec.log, Date.now() - t0)
+    return steps
   }
 
   async restart(name: string): Promise<void> {

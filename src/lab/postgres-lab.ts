@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import pg from 'pg'
+import { rejoinAsStandby } from '../failover/rejoin-standby.js'
 import { reachFrom, type LabPlan, type RegionPlan } from './lab-plan.js'
 import { waitFor } from './lab-process.js'
 
@@ -77,6 +78,8 @@ function confLines(plan: LabPlan, region: RegionPlan): string {
     'max_wal_senders = 10',
     'max_replication_slots = 10',
     "wal_keep_size = '256MB'",
+    // pg_rewind (grey lab rejoin) needs it: a replaced primary is rewound to the new timeline instead of copied anew.
+    'wal_log_hints = on',
     'hot_standby = on',
     'hot_standby_feedback = on',
     "wal_receiver_status_interval = '1s'",
@@ -172,6 +175,44 @@ export async function initStandby(plan: LabPlan, region: RegionPlan): Promise<vo
   } finally {
     await client.end()
   }
+}
+
+/**
+ * An old primary back as a standby of the node that is out of recovery now (`grey lab rejoin pg:REGION`): pg_rewind
+ * from it over the lab's socket as the superuser, then streaming through this region's WAN relay as the replication
+ * user, through the slot the lab made for this region on every standby. The steps taken.
+ */
+export async function rejoinPg(plan: LabPlan, region: RegionPlan): Promise<string[]> {
+  let primary: RegionPlan | null = null
+  for (const other of plan.regions.filter((r) => r.name !== region.name && pgPid(plan, r.name) !== null)) {
+    const client = await superuserClient(plan, other)
+    try {
+      if ((await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r === false) primary = other
+    } finally {
+      await client.end()
+    }
+  }
+  if (primary === null) throw new Error(`no other PostgreSQL of the lab is a primary: ${region.name} has nothing to rejoin`)
+  const upstream = reachFrom(plan, region.name, primary.name, 'pg')
+  const owner = pgOwner()
+  const steps = rejoinAsStandby({
+    pgdata: pgDataDir(plan, region.name),
+    sourceConninfo: `host=${pgSocketDir(plan)} port=${primary.pg.port} user=${SUPERUSER} dbname=postgres`,
+    primaryConninfo: `host=${upstream.host} port=${upstream.port} user=${plan.replicationUser} password=${plan.replicationPassword} application_name=${region.name}`,
+    slot: region.name.replaceAll('-', '_'),
+    run: (program, args) => {
+      const r = spawnSync(join(PG_BIN, program), args, {
+        encoding: 'utf8',
+        uid: owner?.uid,
+        gid: owner?.gid,
+        env: { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' },
+        timeout: 180_000,
+      })
+      return { status: r.status, output: `${r.stdout}${r.stderr}${r.error ? String(r.error) : ''}` }
+    },
+  })
+  await startPg(plan, region.name)
+  return [...steps, `started it as a standby of ${primary.name}`]
 }
 
 export async function startPg(plan: LabPlan, region: string): Promise<void> {

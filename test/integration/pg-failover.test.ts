@@ -14,12 +14,42 @@ import { callAdmin } from '../../src/cli/cluster-command.js'
 import { hostPort } from '../../src/config/host-port.js'
 import { greyInProcess, run, type GreyInProcess } from '../fixtures/grey-in-process.js'
 import { GREY, pgSuperuser, ROOT, type LabJson } from '../fixtures/test-lab.js'
+import { labPlan, reachFrom } from '../../src/lab/lab-plan.js'
+import { spawn } from 'node:child_process'
+
+/** The postgres system user: `grey cluster rejoin` runs pg_ctl and pg_rewind, which refuse to run as root. */
+const postgresUser = (() => {
+  const [, , uid, gid] =
+    readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('postgres:'))
+      ?.split(':') ?? []
+  return { uid: Number(uid), gid: Number(gid) }
+})()
+
+/** Like run(), as another system user. */
+function runAs(
+  user: { uid: number; gid: number },
+  command: string,
+  args: string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { uid: user.uid, gid: user.gid, cwd: '/tmp' })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('close', (status) => resolve({ status, stdout, stderr }))
+  })
+}
 
 const SLOT = Number(process.env.GREY_FAILOVER_LAB_SLOT ?? 2)
 const DIR = join(ROOT, '.lab-failover')
 const REGIONS = ['us-east', 'eu-west', 'ap-south'] as const
 type Region = (typeof REGIONS)[number]
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+/** The admin URL of the current scenario's ap-south Grey, for commands an operator runs against any Grey. */
+let greyAdmin = ''
 
 function lab(...args: string[]): string {
   const r = spawnSync(process.execPath, [GREY, 'lab', ...args, '--dir', DIR], { encoding: 'utf8', cwd: ROOT, timeout: 600_000 })
@@ -94,6 +124,7 @@ async function scenario(
   const greys = Object.fromEntries(
     await Promise.all(REGIONS.map(async (r) => [r, await greyInProcess(r, {}, { lab: { dir: DIR, slot: SLOT, raft: true } })] as const)),
   ) as Record<Region, GreyInProcess>
+  greyAdmin = greys['ap-south'].admin
   try {
     const status = async (region: Region): Promise<{ raft: { leader: string | null } | null; cluster: Record<string, unknown> }> =>
       (await callAdmin({ url: greys[region].admin, token: labJson.admin.token }, 'GET', '/status')) as unknown as {
@@ -184,6 +215,30 @@ const describe = (r: ScenarioResult['writers'][number]): string =>
   `${r.name}: ${r.acked} acknowledged, ${r.lost.length} lost, longest wait between acknowledgements ${r.gapMs} ms; errors: ` +
   ([...new Set(r.errors.map((e) => `${e.code} ${e.message.slice(0, 90)}`))].join(' | ') || 'none')
 
+/** `grey cluster rejoin REGION`, as an operator runs it on that node's host (the postgres user), toward eu-west. */
+function clusterRejoin(labJson: LabJson, region: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const plan = labPlan({ dir: DIR, slot: SLOT })
+  const upstream = reachFrom(plan, region, 'eu-west', 'pg')
+  return runAs(postgresUser, process.execPath, [
+    GREY,
+    'cluster',
+    'rejoin',
+    region,
+    '--pgdata',
+    join(DIR, 'pg', region, 'data'),
+    '--source',
+    `host=/tmp/grey-lab-${SLOT} port=${hostPort(labJson.regions['eu-west']!.pg.direct).port} user=postgres dbname=postgres`,
+    '--primary-conninfo',
+    `host=${upstream.host} port=${upstream.port} user=${plan.replicationUser} password=${plan.replicationPassword} application_name=${region}`,
+    '--slot',
+    region.replaceAll('-', '_'),
+    '--admin',
+    greyAdmin,
+    '--token',
+    labJson.admin.token,
+  ])
+}
+
 /** Polls `probe` every 200 ms until it returns a value (not undefined) or `ms` pass; the time it took, or null. */
 async function within<T>(ms: number, probe: () => Promise<T | undefined>): Promise<{ value: T; ms: number } | null> {
   const started = Date.now()
@@ -230,7 +285,24 @@ async function afterKill(labJson: LabJson): Promise<Record<string, unknown>> {
         await old.end().catch(() => undefined)
       }
     })
-    return { streaming, replicated, fenced, relayPort: relay.port }
+    // The operator brings the fenced old primary back as a standby of eu-west (pg_rewind); its Grey repoints it.
+    const rejoined = await run(process.execPath, [GREY, 'lab', 'rejoin', 'pg:us-east', '--dir', DIR])
+    if (rejoined.status !== 0) throw new Error(`grey lab rejoin pg:us-east failed: ${rejoined.stdout}${rejoined.stderr}`)
+    const marker2 = `after-rejoin-${Date.now()}`
+    await euWest.query('INSERT INTO failover_acks (writer, n) VALUES ($1, 1)', [marker2])
+    const usEast = await pgSuperuser(labJson, 'us-east', SLOT)
+    try {
+      const rejoinedStandby = await within(15_000, async () => {
+        const r = await usEast.query<{ r: boolean; has: boolean }>(
+          'SELECT pg_is_in_recovery() AS r, EXISTS (SELECT 1 FROM failover_acks WHERE writer = $1) AS has',
+          [marker2],
+        )
+        return r.rows[0]?.r === true && r.rows[0].has ? true : undefined
+      })
+      return { streaming, replicated, fenced, relayPort: relay.port, rejoinedStandby, rejoinSaid: rejoined.stdout }
+    } finally {
+      await usEast.end()
+    }
   } finally {
     await Promise.all([apSouth.end(), euWest.end()])
   }
@@ -241,16 +313,24 @@ t.test('kill -9 of the primary PostgreSQL: the synchronous standby is promoted, 
   t.match(result.newPrimary, { region: 'eu-west', epoch: 1 }, 'the Raft log names eu-west the primary, epoch 1')
   t.equal(result.inRecovery, false, 'eu-west is out of recovery')
   t.equal(result.failovers, 1, 'one failover, counted by the leader that ran it')
-  const { streaming, replicated, fenced, relayPort } = result.inspected as {
+  const { streaming, replicated, fenced, relayPort, rejoinedStandby, rejoinSaid } = result.inspected as {
     streaming: { ms: number } | null
     replicated: { ms: number } | null
     fenced: { value: { synchronousStandbyNames: string }; ms: number } | null
     relayPort: number
+    rejoinedStandby: { ms: number } | null
+    rejoinSaid: string
   }
   t.ok(streaming, `the ap-south standby streams from eu-west (through the relay on port ${relayPort})`)
   t.ok(replicated, 'a row written on the new primary reaches the ap-south standby')
   t.ok(fenced, 'the old primary, started again, refuses writes with 25006 (read-only)')
   t.equal(fenced?.value.synchronousStandbyNames, 'grey_fenced', 'and any commit on it would wait for a standby that does not exist')
+  t.match(
+    rejoinSaid,
+    /rewound it to the new primary with pg_rewind[\s\S]*started it as a standby of eu-west/,
+    'grey lab rejoin says what it did',
+  )
+  t.ok(rejoinedStandby, 'after grey lab rejoin, the old primary is a standby that has a row written on eu-west since')
   t.comment(
     `repointed: streaming ${streaming?.ms ?? '-'} ms after the writers stopped, row on ap-south in ${replicated?.ms ?? '-'} ms; ` +
       `old primary fenced ${fenced?.ms ?? '-'} ms after its restart`,
@@ -301,8 +381,59 @@ t.test('control: with eu-west asynchronous and behind, the same run loses acknow
 })
 
 t.test('partition of the primary region: it refuses writes (25006), the majority promotes, no write is taken twice', async (t) => {
-  const result = await scenario(async () => undefined, 'partition')
+  const result = await scenario(
+    async () => undefined,
+    'partition',
+    null,
+    async (labJson) => {
+      // Healed, the us-east Grey learns of epoch 1 and fences its old primary; the operator brings it back as a standby.
+      const healed = await run(process.execPath, [GREY, 'lab', 'heal', 'us-east', '--dir', DIR])
+      if (healed.status !== 0) throw new Error(`grey lab heal us-east failed: ${healed.stderr}`)
+      const old = await pgSuperuser(labJson, 'us-east', SLOT)
+      const fenced = await within(15_000, async () =>
+        (await old.query<{ s: string }>("SELECT current_setting('synchronous_standby_names') AS s")).rows[0]?.s === 'grey_fenced'
+          ? true
+          : undefined,
+      )
+      await old.end()
+      const rejoined = await clusterRejoin(labJson, 'us-east')
+      const marker = `after-cluster-rejoin-${Date.now()}`
+      const euWest = await connect(labJson, labJson.regions['eu-west']!.pg.direct)
+      await euWest.query('INSERT INTO failover_acks (writer, n) VALUES ($1, 1)', [marker])
+      await euWest.end()
+      const usEast = await pgSuperuser(labJson, 'us-east', SLOT).catch(() => null)
+      try {
+        const standby = await within(15_000, async () => {
+          const r = await usEast?.query<{ r: boolean; has: boolean }>(
+            'SELECT pg_is_in_recovery() AS r, EXISTS (SELECT 1 FROM failover_acks WHERE writer = $1) AS has',
+            [marker],
+          )
+          return r?.rows[0]?.r === true && r.rows[0].has ? true : undefined
+        })
+        const log = standby ? '' : readFileSync(join(DIR, 'pg', 'us-east', 'data', 'grey-rejoin.log'), 'utf8').slice(-2500)
+        return { fenced, rejoinSaid: `${rejoined.stdout}${rejoined.stderr}`, standby, log }
+      } finally {
+        await usEast?.end()
+        // Started by the operator's command, not by the lab: the lab's `down` would not know to stop it.
+        await runAs(postgresUser, '/usr/lib/postgresql/15/bin/pg_ctl', [
+          'stop',
+          '-m',
+          'immediate',
+          '-D',
+          join(DIR, 'pg', 'us-east', 'data'),
+        ])
+      }
+    },
+  )
   t.match(result.newPrimary, { region: 'eu-west', epoch: 1 }, 'the majority side promoted eu-west')
+  t.ok(result.inspected.fenced, 'healed, the old primary is fenced by its Grey')
+  t.match(
+    result.inspected.rejoinSaid,
+    /stopped the old primary\nrewound it to the new primary with pg_rewind\n[\s\S]*started it as a standby of eu-west/,
+    'grey cluster rejoin stops, rewinds and restarts the old primary',
+  )
+  t.ok(result.inspected.standby, 'it is a standby of eu-west again and has a row written there since')
+  if (!result.inspected.standby) t.comment(String(result.inspected.log))
   for (const w of result.writers) {
     t.comment(describe(w))
     t.same(w.lost, [], `${w.name}: every acknowledged write is on the new primary (none went to the cut-off old one)`)
@@ -321,14 +452,17 @@ t.test('planned switchover (grey cluster failover --to eu-west): no client sees 
     null,
     async (labJson) => {
       const old = await connect(labJson, labJson.regions['us-east']!.pg.direct)
+      let oldPrimaryWrite = 'accepted'
       try {
         await old.query("INSERT INTO failover_acks (writer, n) VALUES ('old primary', 1)")
-        return { oldPrimaryWrite: 'accepted' }
       } catch (err) {
-        return { oldPrimaryWrite: (err as { code?: string }).code ?? 'connection' }
+        oldPrimaryWrite = (err as { code?: string }).code ?? 'connection'
       } finally {
         await old.end().catch(() => undefined)
       }
+      // `grey cluster rejoin` refuses the node the log names primary.
+      const refused = await clusterRejoin(labJson, 'eu-west')
+      return { oldPrimaryWrite, refused: refused.stderr }
     },
   )
   t.match(result.newPrimary, { region: 'eu-west', epoch: 1 }, 'the Raft log names eu-west the primary, epoch 1')
@@ -338,6 +472,7 @@ t.test('planned switchover (grey cluster failover --to eu-west): no client sees 
     /^switched over from us-east to eu-west \(failover epoch 1\) in [\d.]+ s; the new primary has everything up to [0-9A-F]+\/[0-9A-F]+; the old primary is fenced/,
   )
   t.equal(result.inspected.oldPrimaryWrite, '25006', 'the old primary refuses writes (read-only)')
+  t.match(result.inspected.refused, /eu-west is the PostgreSQL primary the log names \(epoch 1\); only a replaced one rejoins/)
   t.equal(result.failovers, 0, 'a switchover is not counted as a failover')
   t.comment(String(result.inspected.switchoverSaid).split('\n')[0])
   for (const w of result.writers) {
