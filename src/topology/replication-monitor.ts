@@ -153,7 +153,10 @@ export class ReplicationMonitor {
     const n = this.#nodes.get(region)
     // Never lifted like the others: reads from a node that is not replaying the primary's WAL could see anything.
     if (n?.standby === false) return 'not a standby'
-    if (this.#primaryChanged && n?.standby !== true) return 'not seen replaying from the new primary'
+    // The primary changed and no poll has looked since (one may be stuck on a node that does not answer): no node
+    // has been seen replaying from the new primary yet.
+    const unpolled = this.#historyOf !== null && this.#options.primary() !== this.#historyOf
+    if ((this.#primaryChanged || unpolled) && (n?.standby !== true || unpolled)) return 'not seen replaying from the new primary'
     return this.#bans.get(region) ?? null
   }
 

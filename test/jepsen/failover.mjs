@@ -20,12 +20,12 @@
 // (ap-south cut off for 6 s), grey-kill (kill -9 of the primary region's Grey, restarted 3 s later), control (eu-west
 // turned asynchronous in PostgreSQL and cut off from the WAL 0.5 s before the kill: the checker must report losses).
 //
-//   node test/jepsen/failover.mjs [--runs 10] [--faults pg-kill,pg-stop,...] [--slot 4] [--json FILE]
+//   node test/jepsen/failover.mjs [--runs 10] [--faults pg-kill,pg-stop,...] [--slot 4] [--json FILE] [--logs DIR]
 //
 // Not part of `npm test` (a run takes about 25 s; the default, 10 runs of each fault, about 25 minutes). The short
 // version, one run of the main faults on in-process Greys, is test/integration/pg-failover.test.ts.
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -45,6 +45,8 @@ const { values: opts } = parseArgs({
     faults: { type: 'string', default: FAULTS.join(',') },
     slot: { type: 'string', default: '4' },
     json: { type: 'string' },
+    /** Copy each run's lab logs (Greys, PostgreSQL) here before the lab goes down. */
+    logs: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 })
@@ -313,6 +315,7 @@ async function oneRun(fault, index) {
   } finally {
     for (const pid of stoppedPids) process.kill(pid, 'SIGCONT')
     stoppedPids = []
+    if (opts.logs) cpSync(join(DIR, 'logs'), join(opts.logs, `${fault}-${index}`), { recursive: true })
     await lab('down').catch(() => undefined)
     rmSync(DIR, { recursive: true, force: true })
   }
