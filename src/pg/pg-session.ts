@@ -191,6 +191,8 @@ export class PgSession {
    * Settled (one local round trip) only when the token is next needed: a read that may go to a replica, SHOW grey.token.
    */
   private primaryReadUnsettled = false
+  /** The stale flag of the flight being routed when Grey serves it against the usual rule (a cut-off region). */
+  private flightStale: string | null = null
   /** The client has its ReadyForQuery; the trailer's replies are still due. */
   private trailerPending = false
   /** Ends the relay in progress without its ReadyForQuery (the client left while the trailer was due). */
@@ -602,7 +604,8 @@ export class PgSession {
     const trailer = target === 'primary' && waitsForReady && !copies && !readsLocalPrimary
     if (trailer) out.push(serialize.query(COMMIT_POSITION_QUERY))
     // The stale flag: a WARNING ahead of the results of a read its replica may serve stale.
-    const stale = target === 'replica' ? nodes.staleBecause : null
+    const stale = this.flightStale ?? (target === 'replica' ? nodes.staleBecause : null)
+    this.flightStale = null
     if (stale !== null) {
       this.socket.write(msg.noticeResponse({ severity: 'WARNING', code: '01000', message: stale }))
       this.ctx.observe.staleRead(this.backendPool!.node.region)
@@ -677,6 +680,21 @@ export class PgSession {
     const toPrimary = pool === nodes.primary
     if (toPrimary) {
       const fence = this.ctx.writeFence()
+      const level = classification.hints.consistency ?? this.consistency ?? rule?.consistency ?? this.ctx.defaultConsistency
+      const eventual = level === 'eventual' && classification.hints.after === undefined && classification.hints.maxStalenessMs === undefined
+      if (fence !== null && kind === 'read' && eventual && pool.node.region === this.ctx.region) {
+        // Cut off, this region's own node is read as it is: it may no longer be the primary, so the read is flagged.
+        this.flightStale = `grey: stale read: ${this.ctx.region} is cut off from the Raft majority; this read was served by the local PostgreSQL, which may no longer be the primary`
+        const backend = await this.acquire(pool)
+        this.ctx.observe.routed(decision, kind)
+        if (!backend) {
+          this.flightStale = null
+          return false
+        }
+        this.backend = backend
+        this.backendPool = pool
+        return true
+      }
       if (fence !== null) return this.queueOrRefuse(messages, classes, fence)
       // After a failover, the new primary takes writes once it has left recovery; until then (up to failover_hold) wait.
       const problem = await this.ctx.awaitPrimary(null)

@@ -49,6 +49,17 @@ t.test('failover on: a member that hears 1 of 3 voters refuses writes with 25006
   t.equal(rows.rowCount, 0, 'the refused write did not reach PostgreSQL')
 })
 
+t.test('failover on, cut off: eventual reads are served by the local node, flagged stale; strong reads are refused', async (t) => {
+  const notices: string[] = []
+  const listener = (n: { message?: string }): void => void notices.push(n.message ?? '')
+  onClient.on('notice', listener)
+  t.teardown(() => void onClient.off('notice', listener))
+  const r = await onClient.query("/* grey: consistency=eventual */ SELECT count(*)::int AS n FROM fencing_probe WHERE note = 'fenced'")
+  t.equal(r.rows[0]?.n, 0, 'the eventual read is answered')
+  t.match(notices, [/^grey: stale read: us-east is cut off from the Raft majority; this read was served by the local PostgreSQL/])
+  await t.rejects(onClient.query('/* grey: consistency=strong */ SELECT 1'), { code: '25006' })
+})
+
 t.test('failover off: nobody can promote, so the same cut-off member writes to the primary it reaches', async (t) => {
   const r = await offClient.query("INSERT INTO fencing_probe (note) VALUES ('unfenced') RETURNING id")
   t.equal(r.rowCount, 1, 'the write went through')
