@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import type { GreyMetrics } from '../admin/metrics.js'
 import { listenForClients } from '../cli/client-listener.js'
 import type { FrontEnd } from '../cli/front-end.js'
-import { queryOnce } from './backend/query-once.js'
+import { queryBackend } from './backend/backend-query.js'
 import type { BackendCredentials } from './backend/backend-connection.js'
 import type { Config } from '../config/config-schema.js'
 import { clusterView, type ClusterView } from '../consensus/cluster-view.js'
@@ -24,6 +24,9 @@ import { createPartitionQueueMetrics } from '../partition/partition-queue-metric
 import { RedisQueueStore } from '../partition/redis-queue-store.js'
 /** How often a write waiting for a failover looks at the cluster view and asks the new primary. */
 const PRIMARY_WAIT_POLL_MS = 50
+/** Connections kept open to each failover candidate, checked this often. */
+const WARM_CONNECTIONS = 2
+const WARM_EVERY_MS = 5000
 
 /** Client users of the config as authentication methods; a password becomes a SCRAM verifier once, here. */
 export function clientAuthConfig(config: Config): ClientAuthConfig {
@@ -54,6 +57,7 @@ export class PgFrontEnd implements FrontEnd {
   /** The highest failover epoch whose primary this Grey has seen out of recovery (epoch 0: the configured primary). */
   private confirmedEpoch = 0
   private confirming: Promise<void> | null = null
+  private warmTimer: NodeJS.Timeout | null = null
   private readonly credentials: BackendCredentials
   /** Replica lag and bans, polled while the front end runs. */
   readonly replication: ReplicationMonitor
@@ -147,6 +151,11 @@ export class PgFrontEnd implements FrontEnd {
     const listen = this.config.proxy.listen.pg
     if (!listen) return
     this.replication.start()
+    if (this.config.failover.enabled) {
+      this.warmCandidates()
+      this.warmTimer = setInterval(() => this.warmCandidates(), WARM_EVERY_MS)
+      this.warmTimer.unref()
+    }
     await this.partitionQueue?.start()
     const limits = this.config.proxy.limits
     this.server = await listenForClients({
@@ -310,15 +319,17 @@ export class PgFrontEnd implements FrontEnd {
       const pg = this.config.cluster.regions[region]?.databases.postgres
       if (!pg) return
       try {
-        const [inRecovery] = await queryOnce(
-          { region, host: pg.host, port: pg.port },
-          this.credentials,
-          'SELECT pg_is_in_recovery()::text',
-          {
-            timeoutMs: 1000,
-            applicationName: 'grey failover',
-          },
-        )
+        // Through the pool: kept warm for failover candidates, so asking costs one round trip, not a login.
+        const pool = this.pool(region)
+        const conn = await pool.acquire()
+        let inRecovery: string | null | undefined
+        try {
+          const timer = setTimeout(() => conn.close(new Error('no answer within 1000 ms')), 1000)
+          const result = await queryBackend(conn, 'SELECT pg_is_in_recovery()::text').finally(() => clearTimeout(timer))
+          inRecovery = result.error === null ? result.rows[0] : null
+        } finally {
+          pool.release(conn)
+        }
         if (inRecovery === 'false' && epoch > this.confirmedEpoch) {
           this.confirmedEpoch = epoch
           this.log.info({ primary: region, epoch }, 'the new PostgreSQL primary takes writes')
@@ -356,7 +367,19 @@ export class PgFrontEnd implements FrontEnd {
     return pool
   }
 
+  /**
+   * The pools of the synchronous standbys (the failover candidates) keep WARM_CONNECTIONS open: once one is promoted,
+   * the first writes and the check that it left recovery reuse them instead of logging in across the WAN.
+   */
+  private warmCandidates(): void {
+    const primary = this.cluster().pgPrimary.region
+    for (const region of this.config.replication.postgres.synchronous_standbys) {
+      if (region !== primary && this.config.cluster.regions[region]?.databases.postgres) this.pool(region).warm(WARM_CONNECTIONS)
+    }
+  }
+
   async closeAll(reason: string): Promise<void> {
+    if (this.warmTimer) clearInterval(this.warmTimer)
     for (const s of this.sessions) s.close(reason)
     for (const pool of this.pools.values()) pool.close()
     await this.replication.stop()

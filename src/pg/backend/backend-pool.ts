@@ -83,6 +83,21 @@ export class BackendPool {
     })
   }
 
+  /**
+   * Opens connections, in the background, until `count` are open (idle or lent): a failover candidate's pool is kept
+   * warm so that, once it is promoted, writes and the check that it left recovery need no new login across the WAN
+   * (a connection to a standby takes writes once the standby is promoted). Failures only mark the node unhealthy.
+   */
+  warm(count: number): void {
+    const missing = Math.min(count, this.options.maxConnections) - this.size
+    for (let i = 0; i < missing && !this.closed; i++) {
+      this.open().then(
+        (conn) => this.release(conn),
+        () => undefined,
+      )
+    }
+  }
+
   /** Back to the pool: only a connection that is idle (ReadyForQuery 'I') and unbroken. */
   release(conn: BackendConnection): void {
     conn.onFrame = null
