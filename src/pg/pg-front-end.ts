@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import type { GreyMetrics } from '../admin/metrics.js'
 import { listenForClients } from '../cli/client-listener.js'
 import type { FrontEnd } from '../cli/front-end.js'
-import { queryBackend } from './backend/backend-query.js'
+import { queryOnce } from './backend/query-once.js'
 import type { BackendCredentials } from './backend/backend-connection.js'
 import type { Config } from '../config/config-schema.js'
 import { clusterView, type ClusterView } from '../consensus/cluster-view.js'
@@ -319,17 +319,12 @@ export class PgFrontEnd implements FrontEnd {
       const pg = this.config.cluster.regions[region]?.databases.postgres
       if (!pg) return
       try {
-        // Through the pool: kept warm for failover candidates, so asking costs one round trip, not a login.
-        const pool = this.pool(region)
-        const conn = await pool.acquire()
-        let inRecovery: string | null | undefined
-        try {
-          const timer = setTimeout(() => conn.close(new Error('no answer within 1000 ms')), 1000)
-          const result = await queryBackend(conn, 'SELECT pg_is_in_recovery()::text').finally(() => clearTimeout(timer))
-          inRecovery = result.error === null ? result.rows[0] : null
-        } finally {
-          pool.release(conn)
-        }
+        const [inRecovery] = await queryOnce(
+          { region, host: pg.host, port: pg.port },
+          this.credentials,
+          'SELECT pg_is_in_recovery()::text',
+          { timeoutMs: 1000, applicationName: 'grey failover' },
+        )
         if (inRecovery === 'false' && epoch > this.confirmedEpoch) {
           this.confirmedEpoch = epoch
           this.log.info({ primary: region, epoch }, 'the new PostgreSQL primary takes writes')
