@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process'
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import pg from 'pg'
@@ -20,15 +20,20 @@ function pgOwner(): { uid: number; gid: number } | null {
   return { uid: Number(uid), gid: Number(gid) }
 }
 
-function runAsPg(command: string, args: string[], what: string): string {
+/** A PostgreSQL program as the data directories' owner (the postgres user when the lab runs as root). */
+function spawnAsPg(command: string, args: readonly string[]): SpawnSyncReturns<string> {
   const owner = pgOwner()
-  const r = spawnSync(join(PG_BIN, command), args, {
+  return spawnSync(join(PG_BIN, command), args, {
     encoding: 'utf8',
     uid: owner?.uid,
     gid: owner?.gid,
     env: { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' },
     timeout: 180_000,
   })
+}
+
+function runAsPg(command: string, args: string[], what: string): string {
+  const r = spawnAsPg(command, args)
   if (r.status !== 0) {
     throw new Error(`${what} failed (${command} exit ${r.status ?? r.signal}): ${(r.stderr || r.stdout || String(r.error ?? '')).trim()}`)
   }
@@ -194,20 +199,13 @@ export async function rejoinPg(plan: LabPlan, region: RegionPlan): Promise<strin
   }
   if (primary === null) throw new Error(`no other PostgreSQL of the lab is a primary: ${region.name} has nothing to rejoin`)
   const upstream = reachFrom(plan, region.name, primary.name, 'pg')
-  const owner = pgOwner()
   const steps = rejoinAsStandby({
     pgdata: pgDataDir(plan, region.name),
     sourceConninfo: `host=${pgSocketDir(plan)} port=${primary.pg.port} user=${SUPERUSER} dbname=postgres`,
     primaryConninfo: `host=${upstream.host} port=${upstream.port} user=${plan.replicationUser} password=${plan.replicationPassword} application_name=${region.name}`,
     slot: region.name.replaceAll('-', '_'),
     run: (program, args) => {
-      const r = spawnSync(join(PG_BIN, program), args, {
-        encoding: 'utf8',
-        uid: owner?.uid,
-        gid: owner?.gid,
-        env: { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' },
-        timeout: 180_000,
-      })
+      const r = spawnAsPg(program, args)
       return { status: r.status, output: `${r.stdout}${r.stderr}${r.error ? String(r.error) : ''}` }
     },
   })

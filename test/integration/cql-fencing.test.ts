@@ -4,37 +4,13 @@
 // three whose other two never answer, against the test lab's real Cassandra.
 import t from 'tap'
 import type cassandra from 'cassandra-driver'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { cassandraClient } from '../fixtures/cassandra-client.js'
-import { freePort } from '../fixtures/free-port.js'
-import { greyInProcess, type GreyInProcess } from '../fixtures/grey-in-process.js'
+import { cutOffGrey } from '../fixtures/cut-off-grey.js'
 import { ensureTestLab, type LabJson } from '../fixtures/test-lab.js'
 
 const lab: LabJson = await ensureTestLab({ cassandra: true })
-const [silentA, silentB] = [await freePort(), await freePort()]
-
-async function cutOffGrey(name: string, failover: boolean): Promise<GreyInProcess> {
-  const port = await freePort()
-  return greyInProcess(
-    'us-east',
-    {
-      GREY_CONSENSUS__RAFT__PEERS:
-        `[{id: ${name}, address: "127.0.0.1:${port}", region: us-east}, ` +
-        `{id: silent-eu, address: "127.0.0.1:${silentA}", region: eu-west}, ` +
-        `{id: silent-ap, address: "127.0.0.1:${silentB}", region: ap-south}]`,
-      GREY_CONSENSUS__RAFT__NODE_ID: name,
-      GREY_CONSENSUS__RAFT__LISTEN: `127.0.0.1:${port}`,
-      GREY_CONSENSUS__RAFT__DATA_DIR: mkdtempSync(join(tmpdir(), `grey-${name}-`)),
-      GREY_FAILOVER__ENABLED: String(failover),
-    },
-    { cql: true },
-  )
-}
-
-const fenced = await cutOffGrey('cql-fence-on', true)
-const unfenced = await cutOffGrey('cql-fence-off', false)
+const fenced = await cutOffGrey('cql-fence-on', true, { cql: true })
+const unfenced = await cutOffGrey('cql-fence-off', false, { cql: true })
 const clients: cassandra.Client[] = []
 const credentials = { user: lab.pg.user, password: lab.pg.password }
 const on = cassandraClient(lab, clients, fenced.cql, 'us-east', credentials)

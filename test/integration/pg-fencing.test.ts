@@ -2,32 +2,11 @@
 // failover is on, since only then may the majority promote another primary. Two us-east Greys in this process, each a
 // voter of a three-member group whose other two members never answer, against the test lab's real primary.
 import t from 'tap'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type pg from 'pg'
-import { greyInProcess } from '../fixtures/grey-in-process.js'
-import { freePort } from '../fixtures/free-port.js'
+import { cutOffGrey } from '../fixtures/cut-off-grey.js'
 import { ensureTestLab, pgConnect, type LabJson } from '../fixtures/test-lab.js'
 
 const lab: LabJson = await ensureTestLab()
-const [silentA, silentB] = [await freePort(), await freePort()]
-
-/** A us-east Grey that is one voter of three; the other two are ports nobody listens on. */
-async function cutOffGrey(name: string, failover: boolean): Promise<Awaited<ReturnType<typeof greyInProcess>>> {
-  const port = await freePort()
-  return greyInProcess('us-east', {
-    GREY_CONSENSUS__RAFT__PEERS:
-      `[{id: ${name}, address: "127.0.0.1:${port}", region: us-east}, ` +
-      `{id: silent-eu, address: "127.0.0.1:${silentA}", region: eu-west}, ` +
-      `{id: silent-ap, address: "127.0.0.1:${silentB}", region: ap-south}]`,
-    GREY_CONSENSUS__RAFT__NODE_ID: name,
-    GREY_CONSENSUS__RAFT__LISTEN: `127.0.0.1:${port}`,
-    GREY_CONSENSUS__RAFT__DATA_DIR: mkdtempSync(join(tmpdir(), `grey-${name}-`)),
-    GREY_FAILOVER__ENABLED: String(failover),
-  })
-}
-
 const fenced = await cutOffGrey('fence-on', true)
 const unfenced = await cutOffGrey('fence-off', false)
 const clients: pg.Client[] = [await pgConnect(lab, fenced.pg), await pgConnect(lab, unfenced.pg)]
