@@ -299,7 +299,8 @@ async function afterKill(labJson: LabJson): Promise<Record<string, unknown>> {
         )
         return r.rows[0]?.r === true && r.rows[0].has ? true : undefined
       })
-      return { streaming, replicated, fenced, relayPort: relay.port, rejoinedStandby, rejoinSaid: rejoined.stdout }
+      const log = rejoinedStandby ? '' : readFileSync(join(DIR, 'pg', 'us-east', 'postgres.log'), 'utf8').slice(-3000)
+      return { streaming, replicated, fenced, relayPort: relay.port, rejoinedStandby, rejoinSaid: rejoined.stdout, log }
     } finally {
       await usEast.end()
     }
@@ -331,6 +332,7 @@ t.test('kill -9 of the primary PostgreSQL: the synchronous standby is promoted, 
     'grey lab rejoin says what it did',
   )
   t.ok(rejoinedStandby, 'after grey lab rejoin, the old primary is a standby that has a row written on eu-west since')
+  if (!rejoinedStandby) t.comment(String(result.inspected.log))
   t.comment(
     `repointed: streaming ${streaming?.ms ?? '-'} ms after the writers stopped, row on ap-south in ${replicated?.ms ?? '-'} ms; ` +
       `old primary fenced ${fenced?.ms ?? '-'} ms after its restart`,
