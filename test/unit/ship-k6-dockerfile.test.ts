@@ -5,7 +5,7 @@ import { join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import t from 'tap'
 import { buildContextCopies, dockerIgnorePatterns, dockerInstructions, K6_DOCKERFILE, ROOT } from '../fixtures/ship-files.js'
-import { HADOLINT, hadolint, requireTool } from '../fixtures/ship-tools.js'
+import { assertHadolintClean } from '../fixtures/ship-tools.js'
 
 /** loadtest/build-k6.mjs's PINS, the versions `npm run loadtest` builds k6 with. */
 interface K6Pins {
@@ -24,16 +24,7 @@ const buildArgs = Object.fromEntries([...build.join('\n').matchAll(/^ARG (\w+)=(
 const xk6Build = build.find((line) => line.startsWith('RUN xk6 build ')) ?? ''
 const LOCAL_MODULES_DIR = join(ROOT, 'loadtest', 'xk6')
 
-t.test('hadolint finds nothing to say about docker/k6/Dockerfile', async (t) => {
-  if (!requireTool(t, HADOLINT)) return
-  const { status, findings, stderr } = hadolint(dockerfile)
-  t.same(
-    findings.map((f) => `line ${f.line}: ${f.code} ${f.level}: ${f.message}`),
-    [],
-    'no finding at any level',
-  )
-  t.equal(status, 0, `hadolint exits 0 ${stderr}`)
-})
+t.test('hadolint finds nothing to say about docker/k6/Dockerfile', async (t) => assertHadolintClean(t, dockerfile))
 
 t.test('the image builds k6 with the versions and modules of loadtest/build-k6.mjs', async (t) => {
   const { PINS } = (await import(pathToFileURL(join(ROOT, 'loadtest', 'build-k6.mjs')).href)) as { PINS: K6Pins }
