@@ -27,6 +27,8 @@ const PRIMARY_WAIT_POLL_MS = 50
 /** Connections kept open to each failover candidate, checked this often. */
 const WARM_CONNECTIONS = 2
 const WARM_EVERY_MS = 5000
+/** How often the front end looks for a new primary in the cluster view (statements held by the old one end then). */
+const EPOCH_WATCH_MS = 100
 
 /** Client users of the config as authentication methods; a password becomes a SCRAM verifier once, here. */
 export function clientAuthConfig(config: Config): ClientAuthConfig {
@@ -58,6 +60,9 @@ export class PgFrontEnd implements FrontEnd {
   private confirmedEpoch = 0
   private confirming: Promise<void> | null = null
   private warmTimer: NodeJS.Timeout | null = null
+  private epochTimer: NodeJS.Timeout | null = null
+  /** The primary (and its epoch) this front end last saw named by the cluster view. */
+  private watched: { region: string; epoch: number } | null = null
   private readonly credentials: BackendCredentials
   /** Replica lag and bans, polled while the front end runs. */
   readonly replication: ReplicationMonitor
@@ -152,6 +157,10 @@ export class PgFrontEnd implements FrontEnd {
     if (!listen) return
     this.replication.start()
     if (this.config.failover.enabled) {
+      const { pgPrimary } = this.cluster()
+      this.watched = { region: pgPrimary.region, epoch: pgPrimary.epoch }
+      this.epochTimer = setInterval(() => this.watchPrimary(), EPOCH_WATCH_MS)
+      this.epochTimer.unref()
       this.warmCandidates()
       this.warmTimer = setInterval(() => this.warmCandidates(), WARM_EVERY_MS)
       this.warmTimer.unref()
@@ -373,8 +382,35 @@ export class PgFrontEnd implements FrontEnd {
     }
   }
 
+  /**
+   * When the log replaces the primary, statements still held by the old one end at once if it does not answer (a
+   * crashed, stopped or cut-off server): its sessions' connections are closed and their clients get 08006 with the
+   * reason. An old primary that answers (a planned switchover) keeps them, so that they finish or drain.
+   */
+  private watchPrimary(): void {
+    const { pgPrimary } = this.cluster()
+    const old = this.watched
+    if (old === null || pgPrimary.epoch <= old.epoch) return
+    this.watched = { region: pgPrimary.region, epoch: pgPrimary.epoch }
+    const node = this.config.cluster.regions[old.region]?.databases.postgres
+    if (old.region === pgPrimary.region || !node) return
+    void queryOnce({ region: old.region, host: node.host, port: node.port }, this.credentials, 'SELECT 1', {
+      timeoutMs: this.config.failover.check_timeout,
+      applicationName: 'grey failover',
+    }).then(
+      () => undefined,
+      () => {
+        const why =
+          `the PostgreSQL primary ${old.region} was replaced by ${pgPrimary.region} (failover epoch ${pgPrimary.epoch}) and does not ` +
+          'answer; whether a commit in flight there took effect is unknown: read it back before retrying'
+        for (const session of this.sessions) session.abandonBackendOn(old.region, why)
+      },
+    )
+  }
+
   async closeAll(reason: string): Promise<void> {
     if (this.warmTimer) clearInterval(this.warmTimer)
+    if (this.epochTimer) clearInterval(this.epochTimer)
     for (const s of this.sessions) s.close(reason)
     for (const pool of this.pools.values()) pool.close()
     await this.replication.stop()

@@ -232,6 +232,14 @@ export class PgSession {
     if (this.backend) cancelBackendQuery(this.backend)
   }
 
+  /**
+   * The session's server connection is on `region`, a primary the Raft log has replaced and that no longer answers:
+   * it is closed, so that the statement held there ends now with 08006 and `why`, not at the client's timeout.
+   */
+  abandonBackendOn(region: string, why: string): void {
+    if (this.backend?.node.region === region && !this.backend.isClosed) this.backend.close(new Error(why))
+  }
+
   close(reason: string): void {
     if (this.phase === 'closed') return
     this.socket.end(msg.errorResponse({ severity: 'FATAL', code: '57P01', message: reason }))
