@@ -13,7 +13,8 @@ import { AdminConnection } from '../pg/backend/query-once.js'
 import { parseLsn } from '../topology/lsn.js'
 import { choosePromotion, type StandbyState } from './choose-promotion.js'
 import { decideFailover } from './decide-failover.js'
-import { decideLocalNode, repointConninfo, sqlLiteral } from './tend-local-node.js'
+import { sqlLiteral } from '../routing/sql-literal.js'
+import { decideLocalNode, repointConninfo } from './tend-local-node.js'
 
 /** After a failed attempt (no candidate, a refused proposal), the leader tries again this much later. */
 const RETRY_AFTER_MS = 2000
@@ -509,7 +510,7 @@ export class FailoverService {
     const others = config.replication.postgres.synchronous_standbys.filter((r) => r !== promoted)
     const names = others.length === 0 ? '' : `FIRST 1 (${others.map((r) => `"${r.replaceAll('"', '""')}"`).join(', ')})`
     try {
-      await admin.query(`ALTER SYSTEM SET synchronous_standby_names = '${names.replaceAll("'", "''")}'`, 5000)
+      await admin.query(`ALTER SYSTEM SET synchronous_standby_names = ${sqlLiteral(names)}`, 5000)
       // A node fenced as an old primary and brought back as a standby keeps its read-only default: lifted here.
       const [readOnly] = await admin.query("SELECT current_setting('default_transaction_read_only')", 5000)
       if (readOnly === 'on') await admin.query('ALTER SYSTEM RESET default_transaction_read_only', 5000)

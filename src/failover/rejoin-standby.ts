@@ -3,7 +3,7 @@
 // standby of the new primary, and leave the start to the caller. Its Grey then repoints it like any other standby.
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { sqlLiteral } from './tend-local-node.js'
+import { sqlLiteral } from '../routing/sql-literal.js'
 
 export interface RejoinOptions {
   /** The old primary's data directory. */

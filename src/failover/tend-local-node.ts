@@ -86,8 +86,3 @@ export function parseConninfo(conninfo: string): (readonly [string, string])[] {
 function quoteConninfoValue(value: string): string {
   return value !== '' && /^[^\s'\\]+$/.test(value) ? value : `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`
 }
-
-/** A string literal for SQL (standard_conforming_strings on). */
-export function sqlLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`
-}

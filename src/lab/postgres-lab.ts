@@ -3,6 +3,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync, appendFi
 import { dirname, join } from 'node:path'
 import pg from 'pg'
 import { rejoinAsStandby } from '../failover/rejoin-standby.js'
+import { sqlLiteral } from '../routing/sql-literal.js'
 import { reachFrom, type LabPlan, type RegionPlan } from './lab-plan.js'
 import { waitFor } from './lab-process.js'
 
@@ -142,7 +143,7 @@ export async function initPrimary(plan: LabPlan, region: RegionPlan): Promise<vo
       await app.end()
     }
     // Set only now: with it on, every commit (these roles too) waits for a standby that does not exist yet.
-    await client.query(`ALTER SYSTEM SET synchronous_standby_names = '${syncStandbyNames(plan).replaceAll("'", "''")}'`)
+    await client.query(`ALTER SYSTEM SET synchronous_standby_names = ${sqlLiteral(syncStandbyNames(plan))}`)
     await client.query('SELECT pg_reload_conf()')
   } finally {
     await client.end()

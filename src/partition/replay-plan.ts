@@ -2,6 +2,7 @@
 // first records its id in the marker table; a write whose id is already there (replayed before a crash removed it from
 // the queue) is skipped, so a replay can be repeated safely.
 import type { QueuedWrite } from './queued-write.js'
+import { sqlLiteral } from '../routing/sql-literal.js'
 
 /** The marker table, in the application database; created by Grey when missing. */
 export const APPLIED_TABLE = 'grey_queue_applied'
@@ -17,10 +18,6 @@ export function replayOrder(writes: readonly QueuedWrite[]): QueuedWrite[] {
   return [...writes].sort((a, b) => (a.hlc < b.hlc ? -1 : a.hlc > b.hlc ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
 
-export function quoteLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`
-}
-
 /**
  * The simple query that opens a write's replay: BEGIN, the original HLC as grey.hlc (triggers and defaults can read
  * it with current_setting('grey.hlc', true)), the session's settings for this transaction only, and the marker row.
@@ -30,10 +27,10 @@ export function replayPrelude(write: QueuedWrite): string {
   const local = write.settings.map((s) => s.replace(/^SET /i, 'SET LOCAL '))
   return [
     'BEGIN',
-    `SET LOCAL grey.hlc = ${quoteLiteral(write.hlc)}`,
+    `SET LOCAL grey.hlc = ${sqlLiteral(write.hlc)}`,
     ...local,
-    `INSERT INTO ${APPLIED_TABLE} (id, hlc, region, queued_at) VALUES (${quoteLiteral(write.id)}, ${quoteLiteral(write.hlc)}, ` +
-      `${quoteLiteral(write.region)}, ${quoteLiteral(write.queuedAt)}) ON CONFLICT (id) DO NOTHING`,
+    `INSERT INTO ${APPLIED_TABLE} (id, hlc, region, queued_at) VALUES (${sqlLiteral(write.id)}, ${sqlLiteral(write.hlc)}, ` +
+      `${sqlLiteral(write.region)}, ${sqlLiteral(write.queuedAt)}) ON CONFLICT (id) DO NOTHING`,
   ].join('; ')
 }
 

@@ -31,6 +31,7 @@ import * as msg from './protocol/backend-serializer.js'
 import { parsePasswordMessage, parseSaslInitialResponse, type FrontendMessage, type RegularMessage } from './protocol/frontend-messages.js'
 import { FrontendParser } from './protocol/frontend-parser.js'
 import { ProtocolError } from './protocol/protocol-error.js'
+import { sqlLiteral } from '../routing/sql-literal.js'
 import { decideQueueable, type QueueDecision } from '../partition/decide-queueable.js'
 import type { QueueInput } from '../partition/partition-queue.js'
 import type { QueuedWrite } from '../partition/queued-write.js'
@@ -1035,7 +1036,7 @@ export class PgSession {
         else if (change.kind === 'set')
           this.settings = [
             ...this.settings.filter((s) => !s.toLowerCase().startsWith(`set ${change.name} `)),
-            `SET ${change.name} TO ${change.value === null ? 'DEFAULT' : quoteLiteral(change.value)}`,
+            `SET ${change.name} TO ${change.value === null ? 'DEFAULT' : sqlLiteral(change.value)}`,
           ]
       }
     }
@@ -1265,8 +1266,4 @@ export class PgSession {
 
 function sqlOf(m: RegularMessage): string[] {
   return m.type === 'Query' ? [m.query] : m.type === 'Parse' ? [m.query] : []
-}
-
-function quoteLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`
 }

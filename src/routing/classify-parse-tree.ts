@@ -15,6 +15,7 @@ import {
   type TransactionKind,
 } from './sql-classification.js'
 import { sqlFunctionEffect, type WritingFunctions } from './sql-function-effect.js'
+import { sqlLiteral } from './sql-literal.js'
 
 // libpg-query's JSON: a node is `{ NodeName: { field: … } }`; fields that always hold one type of node
 // (InsertStmt.relation, CallStmt.funccall, …) hold the body without the wrapper. Zero, false and empty
@@ -128,8 +129,6 @@ function tablesOf(facts: TreeFacts): string[] {
   return [...tables]
 }
 
-const literal = (text: string): string => `'${text.replaceAll("'", "''")}'`
-
 /**
  * set_config(name, value, is_local) is SET in function form: recorded when its arguments are constants;
  * otherwise it pins the session, unless is_local = true keeps the change inside the transaction.
@@ -141,7 +140,7 @@ function setConfigEffect(call: JsonObject): { change?: SessionChange; pins?: str
   const localFlag = localArg?.kind === 'A_Const' ? localArg.body.boolval : undefined
   const local = isObject(localFlag) ? localFlag.boolval === true : undefined
   if (name !== undefined && value !== undefined && local !== undefined) {
-    const sql = `SELECT pg_catalog.set_config(${literal(name)}, ${literal(value)}, ${local})`
+    const sql = `SELECT pg_catalog.set_config(${sqlLiteral(name)}, ${sqlLiteral(value)}, ${local})`
     return { change: { kind: 'set', name: name.toLowerCase(), value, local, sql } }
   }
   if (local === true) return {}

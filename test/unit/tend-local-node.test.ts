@@ -1,5 +1,6 @@
 import t from 'tap'
-import { decideLocalNode, parseConninfo, repointConninfo, sqlLiteral, type LocalNodeFacts } from '../../src/failover/tend-local-node.js'
+import { decideLocalNode, parseConninfo, repointConninfo, type LocalNodeFacts } from '../../src/failover/tend-local-node.js'
+import { sqlLiteral } from '../../src/routing/sql-literal.js'
 
 const facts = (over: Partial<LocalNodeFacts>): LocalNodeFacts => ({
   localRegion: 'ap-south',
