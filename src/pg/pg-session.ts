@@ -7,7 +7,7 @@ import type { ConsistencyLevel, RoutingRule } from '../config/config-schema.js'
 import { matchRoutingRule } from '../routing/match-routing-rule.js'
 import { HlcRemoteAheadError, type HybridLogicalClock } from '../clock/hlc.js'
 import { EMPTY_TOKEN, formatToken, mergeTokens, parseToken, TokenParseError, type CausalityToken } from '../routing/causality-token.js'
-import { decidePgRoute, type PgRouteDecision } from '../routing/decide-pg-route.js'
+import { decidePgRoute, requestedPgConsistency, type PgRouteDecision } from '../routing/decide-pg-route.js'
 import { parseLsn } from '../topology/lsn.js'
 import { classifySql, type SqlClassification } from '../routing/sql-classifier.js'
 import type { BackendErrorKind } from '../admin/metrics.js'
@@ -667,9 +667,10 @@ export class PgSession {
             keyspace: null,
           })
         : null
+    const sessionConsistency = this.consistency ?? rule?.consistency ?? this.ctx.defaultConsistency
     let decision = decidePgRoute({
       classification,
-      sessionConsistency: this.consistency ?? rule?.consistency ?? this.ctx.defaultConsistency,
+      sessionConsistency,
       readOnlyTransaction: this.heldBegin?.readOnly ?? false,
       primary: { region: nodes.primary.node.region, healthy: nodes.primary.healthy },
       localReplica: nodes.localReplica
@@ -689,8 +690,10 @@ export class PgSession {
     const toPrimary = pool === nodes.primary
     if (toPrimary) {
       const fence = this.ctx.writeFence()
-      const level = classification.hints.consistency ?? this.consistency ?? rule?.consistency ?? this.ctx.defaultConsistency
-      const eventual = level === 'eventual' && classification.hints.after === undefined && classification.hints.maxStalenessMs === undefined
+      // Only a plain eventual read: not one that also names a token or a staleness bound the old primary cannot vouch for.
+      const { hints } = classification
+      const eventual =
+        requestedPgConsistency(hints, sessionConsistency) === 'eventual' && hints.after === undefined && hints.maxStalenessMs === undefined
       if (fence !== null && kind === 'read' && eventual && pool.node.region === this.ctx.region) {
         // Cut off, this region's own node is read as it is: it may no longer be the primary, so the read is flagged.
         this.flightStale = `grey: stale read: ${this.ctx.region} is cut off from the Raft majority; this read was served by the local PostgreSQL, which may no longer be the primary`

@@ -1,5 +1,6 @@
 import type { ConsistencyLevel } from '../config/config-schema.js'
 import type { SqlClassification } from './sql-classifier.js'
+import type { GreyHints } from './grey-hints.js'
 
 export interface PgNodeView {
   /** The region whose PostgreSQL this is. */
@@ -67,13 +68,21 @@ export type PgRouteReason =
  * bounded reads to the local standby when its measured lag is inside the bound; other reads to the local standby
  * when it is healthy and not banned, else the primary. (Session tokens join with the consistency issue.)
  */
+/**
+ * The level a statement asks for: its consistency hint, else bounded for a max_staleness hint, session for a token
+ * (after=), else the session's level (its SET, a routing rule, or the default).
+ */
+export function requestedPgConsistency(
+  hints: Pick<GreyHints, 'consistency' | 'maxStalenessMs' | 'after'>,
+  sessionConsistency: ConsistencyLevel,
+): ConsistencyLevel {
+  return hints.consistency ?? (hints.maxStalenessMs !== undefined ? 'bounded' : hints.after !== undefined ? 'session' : sessionConsistency)
+}
+
 export function decidePgRoute(input: PgRouteInput): PgRouteDecision {
   const { classification, primary, localReplica } = input
   const toPrimary = (reason: PgRouteReason): PgRouteDecision => ({ target: 'primary', region: primary.region, reason })
-  const hints = classification.hints
-  // A statement that names a token asks at least for session consistency; max_staleness asks for bounded.
-  const consistency: ConsistencyLevel =
-    hints.consistency ?? (hints.maxStalenessMs !== undefined ? 'bounded' : hints.after !== undefined ? 'session' : input.sessionConsistency)
+  const consistency = requestedPgConsistency(classification.hints, input.sessionConsistency)
   if (classification.access === 'write' && !input.readOnlyTransaction) return toPrimary('write')
   if (classification.hints.route === 'primary') return toPrimary('hint route=primary')
   if (consistency === 'strong') return toPrimary('consistency strong')
