@@ -7,8 +7,7 @@ import { Counter, Histogram, type Registry } from 'prom-client'
 import type { ClusterView } from '../consensus/cluster-view.js'
 import type { RaftServer } from '../consensus/raft-server.js'
 import type { Config } from '../config/config-schema.js'
-import { BackendConnection, type BackendCredentials, type BackendNode } from '../pg/backend/backend-connection.js'
-import { queryBackend } from '../pg/backend/backend-query.js'
+import type { BackendCredentials, BackendNode } from '../pg/backend/backend-connection.js'
 import { AdminConnection } from '../pg/backend/query-once.js'
 import { parseLsn } from '../topology/lsn.js'
 import { choosePromotion, type StandbyState } from './choose-promotion.js'
@@ -79,7 +78,7 @@ export class FailoverService {
   readonly #options: FailoverServiceOptions
   readonly #credentials: BackendCredentials
   #timer: NodeJS.Timeout | null = null
-  #check: BackendConnection | null = null
+  #check: AdminConnection | null = null
   #checkedEpoch = -1
   #failingSinceMs: number | null = null
   #checkStartedMs: number | null = null
@@ -116,7 +115,7 @@ export class FailoverService {
   stop(): void {
     this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
-    this.#check?.close(null)
+    this.#check?.close()
     this.#local?.close()
     this.#dropPrepared()
   }
@@ -138,10 +137,7 @@ export class FailoverService {
       if (region === view.pgPrimary.region || node === null || this.#prepared.has(region)) continue
       this.#prepared.set(
         region,
-        AdminConnection.open(node, this.#credentials, {
-          timeoutMs: config.proxy.pool.connect_timeout,
-          applicationName: 'grey failover',
-        }).catch(() => null),
+        this.#open(node, 'grey failover').catch(() => null),
       )
     }
   }
@@ -191,10 +187,7 @@ export class FailoverService {
     if (node === null || view.pgPrimary.region === region) return
     const timeoutMs = config.failover.check_timeout
     try {
-      this.#local ??= await AdminConnection.open(node, this.#credentials, {
-        timeoutMs: config.proxy.pool.connect_timeout,
-        applicationName: 'grey failover: local node',
-      })
+      this.#local ??= await this.#open(node, 'grey failover: local node')
       const [recovery] = await this.#local.query('SELECT pg_is_in_recovery()::text', timeoutMs)
       const action = decideLocalNode({
         localRegion: region,
@@ -245,10 +238,7 @@ export class FailoverService {
     if (slotName !== '') {
       let has: string | null | undefined
       try {
-        const probe = await AdminConnection.open(target, this.#credentials, {
-          timeoutMs: config.proxy.pool.connect_timeout,
-          applicationName: 'grey failover: repoint',
-        })
+        const probe = await this.#open(target, 'grey failover: repoint')
         try {
           ;[has] = await probe.query(`SELECT count(*)::text FROM pg_replication_slots WHERE slot_name = ${sqlLiteral(slotName)}`, timeoutMs)
         } finally {
@@ -282,6 +272,11 @@ export class FailoverService {
     return true
   }
 
+  /** A connection of the failover's own to `node`; logging in may cross the WAN, so it gets pool.connect_timeout. */
+  #open(node: BackendNode, applicationName: string): Promise<AdminConnection> {
+    return AdminConnection.open(node, this.#credentials, { timeoutMs: this.#options.config.proxy.pool.connect_timeout, applicationName })
+  }
+
   #node(region: string): BackendNode | null {
     const pg = this.#options.config.cluster.regions[region]?.databases.postgres
     return pg ? { region, host: pg.host, port: pg.port } : null
@@ -293,7 +288,7 @@ export class FailoverService {
     const { config } = this.#options
     if (pgPrimary.epoch !== this.#checkedEpoch) {
       // A new primary: a fresh connection and a fresh count.
-      this.#check?.close(null)
+      this.#check?.close()
       this.#check = null
       this.#failingSinceMs = null
       this.#checkedEpoch = pgPrimary.epoch
@@ -304,18 +299,12 @@ export class FailoverService {
     try {
       // Connecting takes several round trips (start-up, SCRAM) and may cross the WAN: pool.connect_timeout. The check
       // itself, one round trip on the kept connection, gets failover.check_timeout.
-      this.#check ??= await BackendConnection.connect(node, this.#credentials, {
-        timeoutMs: config.proxy.pool.connect_timeout,
-        applicationName: 'grey failover check',
-      })
-      const check = this.#check
-      const timer = setTimeout(() => check.close(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-      const result = await queryBackend(check, 'SELECT 1').finally(() => clearTimeout(timer))
-      if (result.error !== null) throw new Error(result.error)
+      this.#check ??= await this.#open(node, 'grey failover check')
+      await this.#check.query('SELECT 1', timeoutMs)
       if (this.#failingSinceMs !== null) this.#options.log.info({ primary: pgPrimary.region }, 'the PostgreSQL primary answers again')
       this.#failingSinceMs = null
     } catch (err) {
-      this.#check?.close(null)
+      this.#check?.close()
       this.#check = null
       if (this.#failingSinceMs === null) {
         this.#failingSinceMs = Date.now()
@@ -441,15 +430,11 @@ export class FailoverService {
       return { ok: false, status: 409, error: `grey: cluster.regions.${targetNode === null ? to : from} has no PostgreSQL database` }
     }
     const timeoutMs = config.failover.check_timeout
-    const options = { timeoutMs: config.proxy.pool.connect_timeout, applicationName: 'grey switchover' }
     let old: AdminConnection | null = null
     let target: AdminConnection | null = null
     try {
       try {
-        ;[old, target] = await Promise.all([
-          AdminConnection.open(oldNode, this.#credentials, options),
-          AdminConnection.open(targetNode, this.#credentials, options),
-        ])
+        ;[old, target] = await Promise.all([this.#open(oldNode, 'grey switchover'), this.#open(targetNode, 'grey switchover')])
       } catch (err) {
         return { ok: false, status: 503, error: `grey: the switchover needs both ${from} and ${to} reachable: ${(err as Error).message}` }
       }
@@ -540,14 +525,13 @@ export class FailoverService {
     const { config } = this.#options
     const sync = new Set(config.replication.postgres.synchronous_standbys)
     const regions = Object.keys(config.cluster.regions).filter((r) => r !== view.pgPrimary.region && this.#node(r) !== null && which(r))
-    const options = { timeoutMs: config.proxy.pool.connect_timeout, applicationName: 'grey failover' }
     return Promise.all(
       regions.map(async (region) => {
         const prepared = this.#preparedEpoch === view.pgPrimary.epoch ? this.#prepared.get(region) : undefined
         this.#prepared.delete(region)
         let admin: AdminConnection | null = null
         try {
-          admin = (await prepared) ?? (await AdminConnection.open(this.#node(region)!, this.#credentials, options))
+          admin = (await prepared) ?? (await this.#open(this.#node(region)!, 'grey failover'))
           const [row] = await admin.query(
             "SELECT pg_is_in_recovery()::text || ' ' || coalesce(pg_last_wal_replay_lsn()::text, '')",
             config.failover.check_timeout,

@@ -373,7 +373,7 @@ export class PgFrontEnd implements FrontEnd {
 
   /**
    * The pools of the synchronous standbys (the failover candidates) keep WARM_CONNECTIONS open: once one is promoted,
-   * the first writes and the check that it left recovery reuse them instead of logging in across the WAN.
+   * the first writes reuse them instead of logging in across the WAN.
    */
   private warmCandidates(): void {
     const primary = this.cluster().pgPrimary.region

@@ -85,7 +85,7 @@ export class BackendPool {
 
   /**
    * Opens connections, in the background, until `count` are open (idle or lent): a failover candidate's pool is kept
-   * warm so that, once it is promoted, writes and the check that it left recovery need no new login across the WAN
+   * warm so that, once it is promoted, the first writes need no new login across the WAN
    * (a connection to a standby takes writes once the standby is promoted). Failures only mark the node unhealthy.
    */
   warm(count: number): void {
