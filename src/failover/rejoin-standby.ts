@@ -8,13 +8,16 @@ import { sqlLiteral } from '../routing/sql-literal.js'
 export interface RejoinOptions {
   /** The old primary's data directory. */
   readonly pgdata: string
-  /** How pg_rewind reaches the new primary (a superuser, or a role granted pg_rewind's functions). */
+  /**
+   * How pg_rewind reaches the new primary: a superuser, or a role granted pg_rewind's functions and pg_checkpoint
+   * (rejoin runs CHECKPOINT there first).
+   */
   readonly sourceConninfo: string
   /** How the node, once a standby, streams from the new primary (a replication role). */
   readonly primaryConninfo: string
   /** The new primary's replication slot for this node, or null to stream without one. */
   readonly slot: string | null
-  /** Runs a PostgreSQL program (pg_ctl, pg_rewind) as the data directory's owner: its exit status and output. */
+  /** Runs a PostgreSQL program (pg_ctl, psql, pg_rewind) as the data directory's owner: its exit status and output. */
   readonly run: (program: string, args: readonly string[]) => { readonly status: number | null; readonly output: string }
 }
 
@@ -34,6 +37,10 @@ export function rejoinAsStandby(o: RejoinOptions): string[] {
     must('pg_ctl', ['stop', '-m', 'fast', '-w', '-D', o.pgdata], 'stopped the old primary')
   // pg_rewind copies the source's configuration files too (its port, its name): this node keeps its own.
   const own = OWN_CONFIG.filter((f) => existsSync(join(o.pgdata, f))).map((f) => [f, readFileSync(join(o.pgdata, f))] as const)
+  // A just-promoted primary's control file still names the old timeline until its first checkpoint, and pg_rewind
+  // reads the timeline from there: it would find both on the same one, say "no rewind required", and leave a node whose
+  // WAL runs past the fork, which then cannot follow ("new timeline forked off … before current recovery point").
+  must('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', o.sourceConninfo, '-c', 'CHECKPOINT'], 'checkpointed the new primary')
   must('pg_rewind', ['--target-pgdata', o.pgdata, '--source-server', o.sourceConninfo], 'rewound it to the new primary with pg_rewind')
   for (const [file, content] of own) writeFileSync(join(o.pgdata, file), content)
   // pg_rewind copied the new primary's postgresql.auto.conf; the lines below come last and win.
