@@ -23,6 +23,7 @@ import type { DeliveredPayload, ForwardedEntry, HealthReport } from './raft-wire
 import type { PrimaryReport } from '../failover/decide-failover.js'
 import type { LogEntry, NodeId, RaftMessage, RaftRole, SoftState } from './raft-message.js'
 import type { SubmitOutcome } from './submit-outcome.js'
+import { monotonicMs } from '../clock/monotonic-ms.js'
 
 export interface RaftPeerOption {
   readonly id: string
@@ -229,7 +230,7 @@ export class RaftServer {
 
   /** Proposes a cluster command through the leader and waits until this member has applied it. */
   propose(command: ClusterCommand, timeoutMs = this.#options.proposalTimeoutMs ?? DEFAULT_PROPOSAL_TIMEOUT_MS): Promise<SubmitOutcome> {
-    return this.#submit({ kind: 'command', data: encodeClusterCommand(command) }, Date.now() + timeoutMs)
+    return this.#submit({ kind: 'command', data: encodeClusterCommand(command) }, monotonicMs() + timeoutMs)
   }
 
   /** Registers `name` at `address`, then adds it as a learner: it receives the log and does not vote. */
@@ -245,12 +246,12 @@ export class RaftServer {
 
   /** promote-learner and remove-node, by the member's name. */
   changeMembership(change: ConfChange, timeoutMs = this.#options.proposalTimeoutMs ?? DEFAULT_PROPOSAL_TIMEOUT_MS): Promise<SubmitOutcome> {
-    return this.#submit({ kind: 'conf-change', data: encodeConfChange(change) }, Date.now() + timeoutMs)
+    return this.#submit({ kind: 'conf-change', data: encodeConfChange(change) }, monotonicMs() + timeoutMs)
   }
 
   status(): RaftServerStatus {
     const s = this.#node.status()
-    const now = Date.now()
+    const now = monotonicMs()
     const ageOf = (id: NodeId): number | null => {
       const at = this.#transport?.lastContact(id) ?? null
       return at === null ? null : now - at
@@ -268,7 +269,7 @@ export class RaftServer {
         self: id === this.id,
         address: id === this.id ? this.address : this.#addressOf(id),
         region: id === this.id ? (this.#options.region ?? null) : this.#regionOf(id),
-        lastContact: age === null ? null : new Date(now - age).toISOString(),
+        lastContact: age === null ? null : new Date(Date.now() - age).toISOString(),
         lastContactAgoMs: age,
         matchIndex: s.progress.get(id)?.match ?? null,
       }
@@ -475,7 +476,7 @@ export class RaftServer {
 
   async #submit(entry: ForwardedEntry, deadline: number): Promise<SubmitOutcome> {
     for (;;) {
-      if (Date.now() >= deadline || this.#stopped) {
+      if (monotonicMs() >= deadline || this.#stopped) {
         return { status: 'unavailable', error: `grey: nothing was proposed: ${this.status().quorum.reason}` }
       }
       let outcome: LocalOutcome = await this.#proposeHere(entry, deadline)
@@ -499,7 +500,7 @@ export class RaftServer {
 
   #heardRecently(id: NodeId): boolean {
     const at = this.#transport?.lastContact(id) ?? null
-    return at !== null && Date.now() - at <= this.#options.electionTimeoutMs
+    return at !== null && monotonicMs() - at <= this.#options.electionTimeoutMs
   }
 
   /** Proposes on this member if it leads; else says who does. */
@@ -525,7 +526,7 @@ export class RaftServer {
       const timer = setTimeout(() => {
         this.#proposals.delete(accepted.index)
         resolve({ status: 'unknown', error: `grey: entry ${accepted.index} was not committed within the timeout; it may still commit` })
-      }, deadline - Date.now())
+      }, deadline - monotonicMs())
       this.#proposals.set(accepted.index, {
         term: accepted.term,
         resolve: (outcome) => {
@@ -545,19 +546,19 @@ export class RaftServer {
           status: 'unknown',
           error: `grey: no answer from the leader ${this.#memberName(leader) ?? leader} in time; the change may still commit`,
         })
-      }, deadline - Date.now())
+      }, deadline - monotonicMs())
       this.#forwards.set(requestId, (outcome) => {
         clearTimeout(timer)
         this.#forwards.delete(requestId)
         resolve(outcome)
       })
-      this.#transport?.send(leader, { kind: 'forward', requestId, entry, timeoutMs: Math.max(0, deadline - Date.now()) })
+      this.#transport?.send(leader, { kind: 'forward', requestId, entry, timeoutMs: Math.max(0, deadline - monotonicMs()) })
     })
   }
 
   /** The leader's side of a forwarded proposal: propose here (once; the follower retries) and answer. */
   async #answerForward(from: NodeId, requestId: number, entry: ForwardedEntry, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + Math.min(timeoutMs, DEFAULT_PROPOSAL_TIMEOUT_MS * 6)
+    const deadline = monotonicMs() + Math.min(timeoutMs, DEFAULT_PROPOSAL_TIMEOUT_MS * 6)
     const local = await this.#proposeHere(entry, deadline)
     const outcome: SubmitOutcome =
       local.status === 'superseded' || local.status === 'pending-conf-change'
@@ -571,7 +572,7 @@ export class RaftServer {
   #waitApplied(index: number, deadline: number): Promise<void> {
     if (this.#state.data.appliedIndex >= index) return Promise.resolve()
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
+      const timer = setTimeout(resolve, Math.max(0, deadline - monotonicMs()))
       this.#appliedWaiters.push({
         index,
         resolve: () => {
@@ -602,7 +603,7 @@ export class RaftServer {
   }
 
   #noteReport(member: string, report: HealthReport): void {
-    const now = Date.now()
+    const now = monotonicMs()
     this.#reports.set(member, {
       member,
       region: report.region,
@@ -633,7 +634,7 @@ export class RaftServer {
    * primary (failover_after is longer than the election timeout).
    */
   cutOff(): string | null {
-    const now = Date.now()
+    const now = monotonicMs()
     if (this.#cutOffAt !== null && now - this.#cutOffAt.at < CUT_OFF_CACHE_MS) return this.#cutOffAt.reason
     const { quorum, role } = this.status()
     const reason = role === 'stopped' || quorum.reachable < quorum.needed ? quorum.reason : null

@@ -13,6 +13,7 @@ import { encodeFrame, FrameDecoder } from './raft-frame.js'
 import { raftNodeId } from './raft-node-id.js'
 import { decodeWireFrame, encodeWireFrame, type DeliveredPayload, type Hello, type PeerPayload, type WireFrame } from './raft-wire.js'
 import type { NodeId } from './raft-message.js'
+import { monotonicMs } from '../clock/monotonic-ms.js'
 
 export interface RaftTransportOptions {
   readonly self: { readonly name: string; readonly id: NodeId }
@@ -101,7 +102,7 @@ export class RaftTransport {
     return link
   }
 
-  /** Date.now() of the last authentic frame from `id`, or null. */
+  /** When the last authentic frame from `id` came, on the monotonic clock (monotonicMs), or null. */
   lastContact(id: NodeId): number | null {
     return this.#lastContact.get(id) ?? null
   }
@@ -125,7 +126,7 @@ export class RaftTransport {
 
   /** Logs at most once per warnIntervalMs and key, counting what it held back. */
   warn(key: string, fields: Record<string, unknown>, message: string): void {
-    const now = Date.now()
+    const now = monotonicMs()
     const last = this.#warnedAt.get(key)
     if (last !== undefined && now - last.at < (this.#options.warnIntervalMs ?? WARN_INTERVAL_MS)) {
       last.suppressed++
@@ -164,7 +165,7 @@ export class RaftTransport {
         } else if (frame.body.kind === 'hello') {
           return refuse('a second hello')
         }
-        this.#lastContact.set(peer.id, Date.now())
+        this.#lastContact.set(peer.id, monotonicMs())
         this.#mergeClock(frame, peer.name)
         if (frame.body.kind !== 'hello' && frame.body.kind !== 'ping') this.#options.receive(peer.id, frame.body)
       }
@@ -237,7 +238,7 @@ class PeerLink {
 
   /** Sends a ping when connected and idle for `idleMs`. */
   keepalive(idleMs: number): void {
-    if (this.#connected && Date.now() - this.#lastWriteAt >= idleMs) this.#write([{ kind: 'ping' }])
+    if (this.#connected && monotonicMs() - this.#lastWriteAt >= idleMs) this.#write([{ kind: 'ping' }])
   }
 
   close(): void {
@@ -259,7 +260,7 @@ class PeerLink {
     const { host, port } = hostPort(address)
     const socket = createConnection({ host, port })
     this.#socket = socket
-    this.#openedAt = Date.now()
+    this.#openedAt = monotonicMs()
     socket.setNoDelay(true)
     socket.on('connect', () => {
       this.#connected = true
@@ -277,7 +278,7 @@ class PeerLink {
       this.#socket = null
       if (this.#closed) return
       // A connection that lived a while was a healthy one: start the backoff over.
-      if (Date.now() - this.#openedAt >= this.#backoff.max) this.#retryMs = this.#backoff.initial
+      if (monotonicMs() - this.#openedAt >= this.#backoff.max) this.#retryMs = this.#backoff.initial
       this.#timer = setTimeout(() => this.#connect(), this.#retryMs)
       this.#retryMs = Math.min(this.#retryMs * 2, this.#backoff.max)
     })
@@ -292,7 +293,7 @@ class PeerLink {
   #write(bodies: readonly WireFrame['body'][]): void {
     const socket = this.#socket as Socket
     const { secret, clock } = this.#options
-    this.#lastWriteAt = Date.now()
+    this.#lastWriteAt = monotonicMs()
     socket.cork()
     for (const body of bodies) socket.write(encodeFrame(secret, encodeWireFrame({ seq: ++this.#seq, hlc: clock.now(), body })))
     socket.uncork()

@@ -14,6 +14,7 @@ import { choosePromotion, type StandbyState } from './choose-promotion.js'
 import { decideFailover } from './decide-failover.js'
 import { sqlLiteral } from '../routing/sql-literal.js'
 import { decideLocalNode, repointConninfo } from './tend-local-node.js'
+import { monotonicMs } from '../clock/monotonic-ms.js'
 
 /** After a failed attempt (no candidate, a refused proposal), the leader tries again this much later. */
 const RETRY_AFTER_MS = 2000
@@ -149,7 +150,7 @@ export class FailoverService {
    */
   #tick(): void {
     if (this.#stopped) return
-    const now = Date.now()
+    const now = monotonicMs()
     if (this.#checkStartedMs === null) {
       this.#checkStartedMs = now
       void this.#checkPrimary().finally(() => (this.#checkStartedMs = null))
@@ -307,7 +308,7 @@ export class FailoverService {
       this.#check?.close()
       this.#check = null
       if (this.#failingSinceMs === null) {
-        this.#failingSinceMs = Date.now()
+        this.#failingSinceMs = monotonicMs()
         this.#options.log.warn({ primary: pgPrimary.region, err: (err as Error).message }, 'the PostgreSQL primary failed a check')
       }
     }
@@ -317,7 +318,7 @@ export class FailoverService {
   async #lead(): Promise<void> {
     const { config, raft, log } = this.#options
     const view = this.#options.cluster()
-    const now = Date.now()
+    const now = monotonicMs()
     if (now < this.#retryAtMs) return
     const reports = raft.primaryReports()
     const decision = decideFailover({
@@ -394,7 +395,7 @@ export class FailoverService {
     } finally {
       admin.close()
     }
-    const seconds = (Date.now() - firstDown) / 1000
+    const seconds = (monotonicMs() - firstDown) / 1000
     this.#options.metrics.failovers.inc({ cluster: view.name })
     this.#options.metrics.seconds.observe({ cluster: view.name }, seconds)
     log.warn(
@@ -422,7 +423,7 @@ export class FailoverService {
     const { config, raft, log } = this.#options
     const view = this.#options.cluster()
     const from = view.pgPrimary.region
-    const started = Date.now()
+    const started = monotonicMs()
     if (to === from)
       return { ok: false, status: 409, error: `grey: ${to} is the PostgreSQL primary already (epoch ${view.pgPrimary.epoch})` }
     const [oldNode, targetNode] = [this.#node(from), this.#node(to)]
@@ -470,7 +471,7 @@ export class FailoverService {
       await this.#setSynchronousStandbys(target, to)
       await target.query(`SELECT pg_promote(true, ${PROMOTE_TIMEOUT_S})::text`, (PROMOTE_TIMEOUT_S + 5) * 1000)
       await this.#fence(old, timeoutMs)
-      const seconds = (Date.now() - started) / 1000
+      const seconds = (monotonicMs() - started) / 1000
       log.warn(
         { from, to, epoch: view.pgPrimary.epoch + 1, lsn: lsnText, seconds },
         'switchover done: standby promoted, old primary fenced',
@@ -551,8 +552,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** Polls `done` every 20 ms until it is true (true) or `ms` pass (false). */
 async function waitFor(ms: number, done: () => Promise<boolean>): Promise<boolean> {
-  for (const deadline = Date.now() + ms; ; await sleep(20)) {
+  for (const deadline = monotonicMs() + ms; ; await sleep(20)) {
     if (await done()) return true
-    if (Date.now() > deadline) return false
+    if (monotonicMs() > deadline) return false
   }
 }

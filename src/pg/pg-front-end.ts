@@ -22,6 +22,7 @@ import { FileQueueStore } from '../partition/file-queue-store.js'
 import { PartitionQueue } from '../partition/partition-queue.js'
 import { createPartitionQueueMetrics } from '../partition/partition-queue-metrics.js'
 import { RedisQueueStore } from '../partition/redis-queue-store.js'
+import { monotonicMs } from '../clock/monotonic-ms.js'
 /** How often a write waiting for a failover looks at the cluster view and asks the new primary. */
 const PRIMARY_WAIT_POLL_MS = 50
 /** Connections kept open to each failover candidate, checked this often. */
@@ -309,8 +310,8 @@ export class PgFrontEnd implements FrontEnd {
     }
     if (ready()) return null
     const holdMs = this.config.failover.failover_hold
-    const deadline = Date.now() + holdMs
-    while (Date.now() < deadline) {
+    const deadline = monotonicMs() + holdMs
+    while (monotonicMs() < deadline) {
       const { pgPrimary } = this.cluster()
       if (afterEpoch === null || pgPrimary.epoch > afterEpoch) await this.confirmPrimary(pgPrimary.region, pgPrimary.epoch)
       if (ready()) return null

@@ -12,6 +12,7 @@ import { RaftTransport, type RaftTransportOptions } from '../../src/consensus/ra
 import { decodeWireFrame, encodeWireFrame, type DeliveredPayload, type PeerPayload, type WireFrame } from '../../src/consensus/raft-wire.js'
 import type { NodeId, RaftMessage } from '../../src/consensus/raft-message.js'
 import { freePort } from '../fixtures/free-port.js'
+import { monotonicMs } from '../../src/clock/monotonic-ms.js'
 
 const SECRET = 'a-shared-secret-of-the-test-cluster'
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -194,7 +195,8 @@ t.test('two endpoints on loopback exchange messages and merge each other’s HLC
   )
   b.transport.send(raftNodeId('node-a'), { kind: 'forward-result', requestId: 1, outcome: { status: 'refused', error: 'no' } })
   await until(() => a.received.length === 1)
-  t.ok((b.transport.lastContact(raftNodeId('node-a')) ?? 0) > Date.now() - 5000, 'last contact recorded')
+  const contact = b.transport.lastContact(raftNodeId('node-a')) ?? -Infinity
+  t.ok(contact > monotonicMs() - 5000 && contact <= monotonicMs(), 'last contact recorded, on the monotonic clock')
   t.equal(b.transport.lastContact(raftNodeId('node-x')), null)
 
   const before = Date.now()
