@@ -19,9 +19,13 @@ export class FileQueueStore implements QueueStore {
   /** Appends, removals and compaction one after another. */
   private chain: Promise<void> = Promise.resolve()
 
-  constructor(readonly dir: string) {
-    this.path = join(dir, 'queue.jsonl')
-    this.deadLetterPath = join(dir, 'dead-letter.jsonl')
+  /** `prefix` names the files of a second queue in the same directory (the CQL front end's: cql-queue.jsonl). */
+  constructor(
+    readonly dir: string,
+    prefix = '',
+  ) {
+    this.path = join(dir, `${prefix}queue.jsonl`)
+    this.deadLetterPath = join(dir, `${prefix}dead-letter.jsonl`)
   }
 
   async open(): Promise<string | null> {

@@ -27,11 +27,13 @@ export class RedisQueueStore implements QueueStore {
   /** Write id → its stream entry id, in append order. */
   private readonly writes = new Map<string, { write: QueuedWrite; streamId: string }>()
 
+  /** `suffix` names the stream of a second queue of the same Grey (the CQL front end's: `:cql`). */
   constructor(
     readonly url: string,
     instanceId: string,
+    suffix = '',
   ) {
-    this.key = `grey:partition-queue:${instanceId}`
+    this.key = `grey:partition-queue:${instanceId}${suffix}`
     this.deadLetterKey = `${this.key}:dead-letter`
     this.redis = new Redis(url, {
       lazyConnect: true,

@@ -1,7 +1,7 @@
 // How queued writes are replayed on heal, exactly once and in HLC order: pure. Each write runs in one transaction that
 // first records its id in the marker table; a write whose id is already there (replayed before a crash removed it from
 // the queue) is skipped, so a replay can be repeated safely.
-import type { QueuedWrite } from './queued-write.js'
+import type { PgQueuedWrite, QueuedWrite } from './queued-write.js'
 import { sqlLiteral } from '../routing/sql-literal.js'
 
 /** The marker table, in the application database; created by Grey when missing. */
@@ -14,7 +14,7 @@ export const CREATE_APPLIED_TABLE =
 export const QUEUED_SQLSTATE = '01GQ0'
 
 /** HLC order; the id breaks ties (two Greys can issue the same stamp). */
-export function replayOrder(writes: readonly QueuedWrite[]): QueuedWrite[] {
+export function replayOrder<W extends Pick<QueuedWrite, 'id' | 'hlc'>>(writes: readonly W[]): W[] {
   return [...writes].sort((a, b) => (a.hlc < b.hlc ? -1 : a.hlc > b.hlc ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
 
@@ -23,7 +23,7 @@ export function replayOrder(writes: readonly QueuedWrite[]): QueuedWrite[] {
  * it with current_setting('grey.hlc', true)), the session's settings for this transaction only, and the marker row.
  * Its last CommandComplete is `INSERT 0 1` when the write is new, `INSERT 0 0` when it was replayed already.
  */
-export function replayPrelude(write: QueuedWrite): string {
+export function replayPrelude(write: PgQueuedWrite): string {
   const local = write.settings.map((s) => s.replace(/^SET /i, 'SET LOCAL '))
   return [
     'BEGIN',
@@ -49,17 +49,30 @@ export function replayFailure(sqlState: string | null): 'transient' | 'permanent
   return 'permanent'
 }
 
-/** The WARNING's sentence for the client whose write was queued. */
-export function queuedMessage(region: string, write: Pick<QueuedWrite, 'id' | 'hlc'>): string {
+/** The warning's sentence for the client whose write was queued (a PostgreSQL WARNING, a CQL v4 warning). */
+export function queuedMessage(region: string, write: Pick<QueuedWrite, 'id' | 'hlc'> & { readonly timestampMicros?: string }): string {
+  const timestamp = write.timestampMicros === undefined ? '' : `, write timestamp ${write.timestampMicros}`
   return (
-    `grey: queued, not committed: ${region} is cut off from the Raft majority; the write (id ${write.id}, HLC ${write.hlc}) ` +
+    `grey: queued, not committed: ${region} is cut off from the Raft majority; the write (id ${write.id}, HLC ${write.hlc}${timestamp}) ` +
     'will be applied once the region rejoins. Do not count it as committed'
   )
 }
 
-/** What the 25006 refusal adds about the queue: how to opt in, or why this statement could not be queued. */
-export function fenceQueueAdvice(decision: { asked: boolean; why: string }, storeConfigured: boolean): string {
+/** How a write opts in to the queue, by protocol. */
+const OPT_IN = {
+  pg: 'A single autocommit INSERT, UPDATE, DELETE or MERGE marked /* grey: queue */ is queued here and applied on rejoin',
+  cql:
+    'A single INSERT, UPDATE or DELETE (not a batch, a lightweight transaction or a counter update) marked /* grey: queue */, ' +
+    'or one in a keyspace of partition.queue.keyspaces, is queued here and applied on rejoin',
+} as const
+
+/** What the refusal (PostgreSQL 25006, CQL server error) adds about the queue: how to opt in, or why this write could not be queued. */
+export function fenceQueueAdvice(
+  decision: { asked: boolean; why: string },
+  storeConfigured: boolean,
+  protocol: QueuedWrite['protocol'] = 'pg',
+): string {
   if (decision.asked) return `. This write asked to be queued but cannot be: ${decision.why}`
   if (!storeConfigured) return ''
-  return '. A single autocommit INSERT, UPDATE, DELETE or MERGE marked /* grey: queue */ is queued here and applied on rejoin'
+  return `. ${OPT_IN[protocol]}`
 }

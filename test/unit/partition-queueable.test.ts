@@ -3,7 +3,7 @@
 import t from 'tap'
 import { serialize } from 'pg-protocol/dist/serializer'
 import { decideQueueable, type QueueableFlight } from '../../src/partition/decide-queueable.js'
-import { decodeQueuedWrite, encodeQueuedWrite, paramValue, queuedParams, type QueuedWrite } from '../../src/partition/queued-write.js'
+import { decodeQueuedWrite, encodeQueuedWrite, paramValue, queuedParams, type PgQueuedWrite } from '../../src/partition/queued-write.js'
 import {
   fenceQueueAdvice,
   markerIsNew,
@@ -125,7 +125,7 @@ t.test('Bind format codes: none is all text, one applies to all, else one each',
   t.same(queuedParams(v, [0, 1]), [{ text: 'a' }, { binary: 'Yg==' }])
 })
 
-const WRITE: QueuedWrite = {
+const WRITE: PgQueuedWrite = {
   id: 'grey-us-east-0000018f00000001',
   hlc: '0000018f00000001',
   protocol: 'pg',
@@ -145,10 +145,11 @@ t.test('a queued write round-trips through its stored text; malformed text is na
   t.match(decodeQueuedWrite('{'), /not JSON/)
   t.match(decodeQueuedWrite('[1]'), /not a JSON object/)
   t.match(decodeQueuedWrite('null'), /not a JSON object/)
-  const broken: [Partial<Record<keyof QueuedWrite, unknown>>, string][] = [
+  const broken: [Partial<Record<keyof PgQueuedWrite, unknown>>, string][] = [
     [{ id: 7 }, 'id'],
     [{ hlc: 'soon' }, 'hlc'],
-    [{ protocol: 'cql' }, 'protocol'],
+    [{ protocol: 'mysql' }, 'protocol'],
+    [{ user: null }, 'user'],
     [{ mode: 'batch' }, 'mode'],
     [{ paramTypes: [-1] }, 'paramTypes'],
     [{ paramTypes: 'x' }, 'paramTypes'],
@@ -169,7 +170,7 @@ t.test('a queued write round-trips through its stored text; malformed text is na
 })
 
 t.test('the replay plan: HLC order, the marker insert first, settings for the transaction only', async (t) => {
-  const at = (hlc: string, id = `x-${hlc}`): QueuedWrite => ({ ...WRITE, hlc, id })
+  const at = (hlc: string, id = `x-${hlc}`): PgQueuedWrite => ({ ...WRITE, hlc, id })
   const order = replayOrder([at('0000000000000003'), at('0000000000000001'), at('0000000000000002', 'b'), at('0000000000000002', 'a')])
   t.same(
     order.map((w) => w.id),
