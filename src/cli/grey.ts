@@ -19,8 +19,9 @@ const USAGE = `grey ${GREY_VERSION}: sidecar proxy for multi-region PostgreSQL a
   grey cluster add-learner ID HOST:PORT [--region REGION]
   grey cluster promote ID            make a learner a voter
   grey cluster remove ID             take a member out of the Raft group
-  grey lab up [--without KINDS] [--demo]
-                                     start the local three-region lab (KINDS: cassandra,grey,redis)
+  grey lab up [--without KINDS] [--demo] [--fake-clocks]
+                                     start the local three-region lab (KINDS: cassandra,grey,redis);
+                                     --fake-clocks runs the Greys under libfaketime, for grey lab skew
   grey lab down                      stop everything the lab started
   grey lab status                    components, pids, start times, memory, partitions
   grey lab partition REGION          cut a region off (its cross-region links hang)
@@ -28,6 +29,7 @@ const USAGE = `grey ${GREY_VERSION}: sidecar proxy for multi-region PostgreSQL a
   grey lab kill KIND:REGION          crash a component (pg, cassandra, redis, grey)
   grey lab restart KIND:REGION       start it again
   grey lab rejoin pg:REGION          a replaced PostgreSQL primary back as a standby of the new one (pg_rewind)
+  grey lab skew grey:REGION --by S   step that Grey's wall clock to S seconds from true time (--by=-3: behind)
   grey version
 
 status and cluster options: --admin URL (env GREY_ADMIN_URL), --token TOKEN (env GREY_ADMIN_TOKEN), or --config FILE
@@ -49,6 +51,8 @@ async function main(argv: string[]): Promise<void> {
       slot: { type: 'string' },
       without: { type: 'string' },
       demo: { type: 'boolean' },
+      'fake-clocks': { type: 'boolean' },
+      by: { type: 'string' },
       plan: { type: 'string' },
       json: { type: 'boolean' },
       admin: { type: 'string' },
@@ -106,6 +110,8 @@ async function main(argv: string[]): Promise<void> {
         demo: values.demo ?? false,
         plan: values.plan,
         json: values.json ?? false,
+        fakeClocks: values['fake-clocks'] ?? false,
+        by: values.by,
       })
     }
     default:

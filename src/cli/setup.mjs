@@ -54,6 +54,8 @@ const debian = [
   // promtool checks docker/prometheus/ (config, alert rules and their unit tests). Only promtool is used; the
   // package's own service is not wanted (policy-rc.d keeps apt from starting it in containers).
   { pkg: 'prometheus', file: '/usr/bin/promtool' },
+  // For `grey lab up --fake-clocks` (the jepsen clock-skew fault): Greys whose wall clock the lab can step.
+  { pkg: 'libfaketime', file: '/usr/share/doc/libfaketime/copyright' },
   // For test/unit/ship-compose.test.ts: the PostgreSQL replication scripts compose.yaml mounts.
   { pkg: 'shellcheck', file: '/usr/bin/shellcheck' },
 ]

@@ -12,6 +12,10 @@ export interface LabCommandOptions {
   demo: boolean
   plan: string | undefined
   json: boolean
+  /** grey lab up: run the Greys under libfaketime, for grey lab skew. */
+  fakeClocks: boolean
+  /** grey lab skew: seconds ahead of true time (negative: behind). */
+  by: string | undefined
 }
 
 const say = (line: string): void => {
@@ -54,7 +58,7 @@ export async function labCommand(sub: string | undefined, arg: string | undefine
     case 'up': {
       const t0 = Date.now()
       say(`grey lab: starting in ${lab.plan.dir} (slot ${lab.plan.slot})`)
-      await lab.up({ without: parseWithout(options.without), say })
+      await lab.up({ without: parseWithout(options.without), fakeClocks: options.fakeClocks, say })
       say(`grey lab: up in ${((Date.now() - t0) / 1000).toFixed(1)} s; endpoints in ${lab.plan.dir}/lab.json`)
       printStatus(lab)
       if (options.demo) await demo(lab, parseWithout(options.without))
@@ -98,8 +102,15 @@ export async function labCommand(sub: string | undefined, arg: string | undefine
       for (const step of await lab.rejoin(arg)) say(step)
       say(`rejoined ${arg} as a standby`)
       return
+    case 'skew': {
+      if (!arg || options.by === undefined) throw new Error('grey lab skew needs grey:REGION and --by SECONDS, e.g. --by=-3')
+      const seconds = Number(options.by)
+      lab.skew(arg, seconds)
+      say(`${arg}'s wall clock runs ${Math.abs(seconds)} s ${seconds < 0 ? 'behind' : 'ahead of'} true time within 1 s`)
+      return
+    }
     default:
-      throw new Error(`unknown lab command "${sub ?? ''}"; use up, down, status, partition, heal, kill, restart or rejoin`)
+      throw new Error(`unknown lab command "${sub ?? ''}"; use up, down, status, partition, heal, kill, restart, rejoin or skew`)
   }
 }
 

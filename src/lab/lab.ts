@@ -1,5 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { greyLabConfig } from './grey-lab-config.js'
 import { LAB_CQL_PASSWORD, LAB_CQL_USER } from './cassandra/cassandra-node.js'
@@ -29,6 +29,7 @@ import {
   waitForStreaming,
 } from './postgres-lab.js'
 import { startRedis } from './redis-lab.js'
+import { fakeClockEnv, faketimeOffset, libfaketimePath } from './fake-clock.js'
 import { cassandraNodeDir, prepareLabCassandra, startLabCassandraNode, stopLabCassandraNode } from './lab-cassandra.js'
 
 const GREY_CLI = fileURLToPath(new URL('../cli/grey.js', import.meta.url))
@@ -36,6 +37,8 @@ const GREY_CLI = fileURLToPath(new URL('../cli/grey.js', import.meta.url))
 export interface LabUpOptions {
   /** Component kinds not to start (e.g. `cassandra` for a PostgreSQL-only lab). */
   without: ReadonlySet<ComponentKind>
+  /** Greys under libfaketime, so that `grey lab skew` can step their wall clocks (src/lab/fake-clock.ts). */
+  fakeClocks?: boolean
   say(line: string): void
 }
 
@@ -91,6 +94,7 @@ export class Lab {
       }
     }
     if (!options.without.has('grey')) {
+      if (options.fakeClocks) this.prepareFakeClocks()
       for (const region of plan.regions) await this.ensure('grey', region, options, () => this.startGrey(region))
     }
     this.writeLabJson()
@@ -172,10 +176,40 @@ export class Lab {
     const configPath = join(dir, 'grey.yaml')
     writeFileSync(configPath, greyLabConfig(this.plan, region))
     const log = join(this.plan.dir, 'logs', `grey-${region.name}.log`)
-    const pid = spawnDetached(process.execPath, [GREY_CLI, 'proxy', '--config', configPath], { logPath: log })
+    const offsetFile = this.clockOffsetFile(region.name)
+    const library = existsSync(offsetFile) ? libfaketimePath() : null
+    const env = library === null ? process.env : { ...process.env, ...fakeClockEnv(library, offsetFile) }
+    const pid = spawnDetached(process.execPath, [GREY_CLI, 'proxy', '--config', configPath], { logPath: log, env })
     const healthz = `http://${endpointText(region.grey.admin)}/readyz`
     await waitFor(`grey ${region.name} ready on ${healthz}`, async () => ((await fetch(healthz)).ok ? true : null), 15_000)
     this.record('grey', region.name, pid, configPath, log, Date.now() - t0)
+  }
+
+  /** The offset file of a Grey under libfaketime; the Grey runs under it (from its next start) when the file exists. */
+  private clockOffsetFile(region: string): string {
+    return join(this.plan.dir, 'grey', region, 'clock-offset')
+  }
+
+  private prepareFakeClocks(): void {
+    if (libfaketimePath() === null) {
+      throw new Error('--fake-clocks runs the Greys under libfaketime, which is not installed: apt-get install libfaketime')
+    }
+    for (const region of this.plan.regions) {
+      const file = this.clockOffsetFile(region.name)
+      mkdirSync(dirname(file), { recursive: true })
+      if (!existsSync(file)) writeFileSync(file, `${faketimeOffset(0)}\n`)
+    }
+  }
+
+  /** `grey lab skew grey:REGION --by SECONDS`: that Grey's wall clock steps to SECONDS from true time within 1 s. */
+  skew(name: string, seconds: number): void {
+    const rec = this.component(name)
+    if (rec.kind !== 'grey' || !rec.region) throw new Error(`grey lab skew takes a Grey, like grey:us-east, not ${name}`)
+    const file = this.clockOffsetFile(rec.region)
+    if (!existsSync(file)) {
+      throw new Error(`${name} does not run under libfaketime: start the lab with \`grey lab up --fake-clocks\` (after grey lab down)`)
+    }
+    writeFileSync(file, `${faketimeOffset(seconds)}\n`)
   }
 
   /** Stops exactly what the lab started, by pid, newest first. */

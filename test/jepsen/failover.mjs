@@ -18,7 +18,11 @@
 // Faults: pg-kill (kill -9 of the primary PostgreSQL), pg-stop (SIGSTOP of every primary PostgreSQL process, SIGCONT
 // after the failover), primary-partition (the primary's region cut off, healed after the failover), minority-partition
 // (ap-south cut off for 6 s), grey-kill (kill -9 of the primary region's Grey, restarted 3 s later), control (eu-west
-// turned asynchronous in PostgreSQL and cut off from the WAL 0.5 s before the kill: the checker must report losses).
+// turned asynchronous in PostgreSQL and cut off from the WAL 0.5 s before the kill: the checker must report losses),
+// clock-skew (the primary's region cut off, and at once its Grey's wall clock steps 3 s back, as an NTP step would:
+// the lab runs that run's Greys under libfaketime, `grey lab up --fake-clocks`. A cut-off check measured on the wall
+// clock would see the last contact 3 s in the future and keep taking writes for 3 s after the majority may have
+// promoted; healed after the failover).
 //
 //   node test/jepsen/failover.mjs [--runs 10] [--faults pg-kill,pg-stop,...] [--slot 4] [--json FILE] [--logs DIR]
 //
@@ -34,7 +38,7 @@ import pg from 'pg'
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const GREY = join(ROOT, 'dist', 'cli', 'grey.js')
 const REGIONS = ['us-east', 'eu-west', 'ap-south']
-const FAULTS = ['pg-kill', 'pg-stop', 'primary-partition', 'minority-partition', 'grey-kill', 'control']
+const FAULTS = ['pg-kill', 'pg-stop', 'primary-partition', 'minority-partition', 'grey-kill', 'clock-skew', 'control']
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 /** Processes this run stopped with SIGSTOP: continued in any case before the lab goes down. */
 let stoppedPids = []
@@ -183,7 +187,7 @@ async function waitUntil(ms, what, done) {
 async function oneRun(fault, index) {
   if (existsSync(join(DIR, 'state.json'))) await lab('down').catch(() => undefined)
   rmSync(DIR, { recursive: true, force: true })
-  await lab('up', '--slot', SLOT, '--without', 'cassandra')
+  await lab('up', '--slot', SLOT, '--without', 'cassandra', ...(fault === 'clock-skew' ? ['--fake-clocks'] : []))
   const labJson = JSON.parse(readFileSync(join(DIR, 'lab.json'), 'utf8'))
   try {
     await waitUntil(30_000, 'a Raft leader', async () => (await admin(labJson, 'eu-west', '/status')).raft?.leader)
@@ -225,6 +229,12 @@ async function oneRun(fault, index) {
         mustResume = writers.filter((w) => w.name !== 'w-us-east')
         after = () => lab('heal', 'us-east')
         break
+      case 'clock-skew':
+        await lab('partition', 'us-east')
+        await lab('skew', 'grey:us-east', '--by=-3')
+        mustResume = writers.filter((w) => w.name !== 'w-us-east')
+        after = () => lab('heal', 'us-east')
+        break
       case 'minority-partition':
         await lab('partition', 'ap-south')
         await sleep(6000)
@@ -256,7 +266,7 @@ async function oneRun(fault, index) {
     await sleep(Math.max(0, t0 + 10_000 - Date.now()))
     // The old primary comes back (restarted, continued, healed); its Grey fences it. The us-east writer resumes.
     await after()
-    if (fault === 'primary-partition') {
+    if (fault === 'primary-partition' || fault === 'clock-skew') {
       await waitUntil(
         30_000,
         'the us-east writer to resume after the heal',
@@ -293,6 +303,8 @@ async function oneRun(fault, index) {
         for (let i = 1; i < w.okAt.length; i++) if (w.okAt[i] > t0) gapMs = Math.max(gapMs, w.okAt[i] - w.okAt[i - 1])
         const last = w.acked.at(-1) ?? 0
         const reg = registers[w.name]
+        // Lease ordering: when this writer's Grey first refused a write as cut off (25006), after the fault.
+        const fencedAt = w.errors.find((e) => e.at >= t0 && e.code === '25006')?.at
         return {
           name: w.name,
           acked: w.acked.length,
@@ -300,6 +312,7 @@ async function oneRun(fault, index) {
           gapMs,
           registerOk: reg >= last && reg <= w.attempted,
           errors: w.errors.length,
+          fencedAfterMs: fencedAt === undefined ? null : fencedAt - t0,
         }
       }),
       readers: readers.map((r) => {
@@ -336,7 +349,13 @@ for (const fault of faults) {
       results.push(r)
       console.log(
         `${fault} #${i} (${((Date.now() - t) / 1000).toFixed(0)} s): primary ${r.primary.region} epoch ${r.primary.epoch}; ` +
-          r.writers.map((w) => `${w.name} wait ${w.gapMs} ms lost ${w.lost}${w.registerOk ? '' : ' REGISTER WRONG'}`).join(', ') +
+          r.writers
+            .map(
+              (w) =>
+                `${w.name} wait ${w.gapMs} ms lost ${w.lost}${w.registerOk ? '' : ' REGISTER WRONG'}` +
+                (w.fencedAfterMs === null ? '' : ` fenced after ${w.fencedAfterMs} ms`),
+            )
+            .join(', ') +
           `; diverged on the old primary ${r.diverged ?? '-'}; reads ${r.readers.map((x) => `${(100 * x.availability).toFixed(0)}%`).join('/')}`,
       )
     } catch (err) {
@@ -353,9 +372,13 @@ console.log(
 for (const fault of faults) {
   const rs = results.filter((r) => r.fault === fault && !r.error)
   const failed = results.filter((r) => r.fault === fault && r.error).length
-  const waits = rs.map((r) =>
-    Math.max(...r.writers.filter((w) => !(fault === 'primary-partition' && w.name === 'w-us-east')).map((w) => w.gapMs)),
-  )
+  const cutOff = (w) => (fault === 'primary-partition' || fault === 'clock-skew') && w.name === 'w-us-east'
+  const waits = rs.map((r) => Math.max(...r.writers.filter((w) => !cutOff(w)).map((w) => w.gapMs)))
+  const byWriter = REGIONS.map((region) => {
+    const gaps = rs.flatMap((r) => r.writers.filter((w) => w.name === `w-${region}` && !cutOff(w)).map((w) => w.gapMs))
+    return gaps.length === 0 ? `${region} -` : `${region} ${quantile(gaps, 0.5)} / ${quantile(gaps, 0.99)}`
+  })
+  const fenced = rs.flatMap((r) => r.writers.filter(cutOff).map((w) => w.fencedAfterMs ?? Infinity))
   const lost = rs.reduce((n, r) => n + r.writers.reduce((m, w) => m + w.lost, 0), 0)
   const diverged = rs.reduce((n, r) => n + (r.diverged ?? 0), 0)
   const registers = rs.every((r) => r.writers.every((w) => w.registerOk)) ? 'ok' : 'WRONG'
@@ -366,6 +389,10 @@ for (const fault of faults) {
     `${fault.padEnd(20)}${String(rs.length).padStart(4)}${failed ? `(+${failed} failed)` : ''}  ${String(failovers).padStart(9)}  ` +
       `${String(quantile(waits, 0.5)).padStart(14)} / ${String(quantile(waits, 0.99)).padEnd(40)}  ${String(lost).padStart(4)}  ` +
       `${String(diverged).padStart(16)}  ${registers.padStart(8)}  ${(100 * reads).toFixed(1).padStart(13)}%  ${String(readGap).padStart(17)}`,
+  )
+  console.log(
+    `${''.padEnd(20)}by writer, wait p50 / p99 ms: ${byWriter.join(' · ')}` +
+      (fenced.length ? `; cut-off region fenced after max ${Math.max(...fenced)} ms` : ''),
   )
 }
 if (opts.json) writeFileSync(opts.json, JSON.stringify(results, null, 2))
