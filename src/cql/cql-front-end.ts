@@ -18,7 +18,13 @@ import { affinityHome } from '../routing/affinity-home.js'
 import { describeCql, routeCql } from './cql-statement-routing.js'
 import { CassandraConnection, CassandraError, type CqlResponseFrame } from './backend/cassandra-connection.js'
 import { CassandraPool } from './backend/cassandra-pool.js'
-import { CqlSession, type CqlRoute, type CqlStatementInfo } from './cql-session.js'
+import { CqlSession, type CqlRoute, type CqlStatementInfo, type CqlWriteQueue } from './cql-session.js'
+import { CqlWriteReplayer, type CqlQueueInput } from '../partition/cql-write-replayer.js'
+import { FileQueueStore } from '../partition/file-queue-store.js'
+import { createPartitionQueueMetrics } from '../partition/partition-queue-metrics.js'
+import type { CqlQueuedWrite } from '../partition/queued-write.js'
+import { RedisQueueStore } from '../partition/redis-queue-store.js'
+import { ReplayQueue } from '../partition/replay-queue.js'
 import { emptyPeers, greyNodeIdentity, rewriteSystemLocal, type GreyNodeIdentity } from './grey-node-identity.js'
 import { PreparedStatementRegistry } from './prepared-registry.js'
 import { CqlErrorCode } from './protocol/cql-error-code.js'
@@ -41,6 +47,8 @@ const READ_APPLY_ALLOWANCE_MS = 50
  */
 /** How often each DC's coordinator is probed for health and latency. */
 const CASSANDRA_PROBE_INTERVAL_MS = 1000
+/** A replayed queued write must be answered within this (Cassandra's own write timeout is 2 s by default). */
+const REPLAY_TIMEOUT_MS = 10_000
 
 export class CqlFrontEnd implements FrontEnd {
   readonly name = 'cql'
@@ -61,6 +69,9 @@ export class CqlFrontEnd implements FrontEnd {
   private cluster: () => ClusterView
   private cutOff: () => string | null = () => null
   private readonly clock: HybridLogicalClock
+  /** The durable write queue of a cut-off region for CQL writes (partition.queue); null when its store is none. */
+  readonly partitionQueue: ReplayQueue<CqlQueuedWrite, CqlQueueInput> | null
+  private readonly writeQueue: CqlWriteQueue | null
 
   constructor(
     private readonly config: Config,
@@ -98,6 +109,46 @@ export class CqlFrontEnd implements FrontEnd {
     this.nearest = [...this.pools.keys()].sort((a, b) =>
       a === this.region ? -1 : b === this.region ? 1 : (latency[a] ?? Infinity) - (latency[b] ?? Infinity),
     )
+    this.partitionQueue = this.newPartitionQueue()
+    const queue = this.partitionQueue
+    this.writeQueue = queue && { keyspaces: new Set(config.partition.queue.keyspaces), enqueue: (input) => queue.enqueue(input) }
+  }
+
+  /**
+   * The CQL queue of partition.queue: a queue of its own beside the PostgreSQL front end's, on the same store kind (its
+   * own file, cql-queue.jsonl, or Redis stream, …:cql), so each front end replays its database on its own and a
+   * PostgreSQL primary out of reach does not hold CQL writes back. Its metrics are exported (at 0) either way.
+   */
+  private newPartitionQueue(): ReplayQueue<CqlQueuedWrite, CqlQueueInput> | null {
+    const metrics = createPartitionQueueMetrics(this.metrics.registry)
+    const q = this.config.partition.queue
+    if (q.store === 'none') return null
+    const instanceId = this.config.proxy.instance_id
+    // The config check makes sure a Redis store has a URL: its own or the region's.
+    const store =
+      q.store === 'redis'
+        ? new RedisQueueStore(q.redis ?? this.config.cluster.regions[this.region]!.databases.redis!.url, instanceId, ':cql')
+        : new FileQueueStore(q.dir ?? `./data/${instanceId}/partition-queue`, 'cql-')
+    const replayer = new CqlWriteReplayer({
+      route: (write) => {
+        const route = this.route(describeCql(write.query), write.consistency, null, [], null, null)
+        return { node: this.pools.get(route.region)!.node, consistency: route.consistency ?? write.consistency }
+      },
+      credentials: { user: this.config.cluster.cassandra.user, password: this.config.cluster.cassandra.password },
+      timeoutMs: REPLAY_TIMEOUT_MS,
+    })
+    const options = {
+      store,
+      region: this.region,
+      instanceId,
+      clock: this.clock,
+      maxEntries: q.max_entries,
+      replayIntervalMs: q.replay_interval,
+      isCutOff: () => this.cutOff() !== null,
+      metrics,
+      log: this.log.child({ component: 'partition-queue', protocol: 'cql' }),
+    }
+    return new ReplayQueue(options, replayer)
   }
 
   get address(): string | null {
@@ -121,6 +172,7 @@ export class CqlFrontEnd implements FrontEnd {
     probeAll()
     this.probeTimer = setInterval(probeAll, CASSANDRA_PROBE_INTERVAL_MS)
     this.probeTimer.unref()
+    await this.partitionQueue?.start()
     const limits = this.config.proxy.limits
     this.server = await listenForClients({
       address: listen,
@@ -144,6 +196,7 @@ export class CqlFrontEnd implements FrontEnd {
             describe: describeCql,
             route: (info, consistency, serial, avoid, token, home) => this.route(info, consistency, serial, avoid, token, home),
             writeFence: () => this.writeFence(),
+            queue: this.writeQueue,
             clock: this.clock,
             tokenHorizonMs: TOKEN_HORIZON_MS,
             observedAt: (region, kind) => this.observedAt(region, kind),
@@ -191,9 +244,12 @@ export class CqlFrontEnd implements FrontEnd {
     return [...this.sessions].filter((s) => s.busy).length
   }
 
-  /** /status: each DC's coordinator as this Grey sees it. */
+  /** /status: each DC's coordinator as this Grey sees it, and the CQL partition queue. */
   status(): Record<string, unknown> {
+    const queue = this.partitionQueue
+    const store = this.config.partition.queue.store
     return {
+      cql_partition_queue: queue ? { store, depth: queue.depth } : { store },
       cassandra: Object.fromEntries(
         [...this.pools].map(([region, pool]) => [
           region,
@@ -209,6 +265,7 @@ export class CqlFrontEnd implements FrontEnd {
     for (const s of this.sessions) s.close(reason)
     this.control?.close(null)
     for (const pool of this.pools.values()) pool.close()
+    await this.partitionQueue?.stop()
   }
 
   private async authenticate(user: string, password: string, loopback: boolean): Promise<boolean> {

@@ -17,10 +17,12 @@ import type {
   DecodedQueryRequest,
   ParameterOffsets,
   PrepareRequest,
+  QueryParameters,
 } from './protocol/request-messages.js'
 import type { ResponseMessage } from './protocol/response-messages.js'
 import { rewriteFrameQueryParameters, type ParameterChange } from './protocol/rewrite-query-parameters.js'
 import { unsupportedVersionError } from './protocol/unsupported-version-error.js'
+import type { CqlStatementKind } from '../routing/classify-cql.js'
 import type { GreyHints } from '../routing/grey-hints.js'
 import {
   EMPTY_TOKEN,
@@ -36,10 +38,16 @@ import { addResponseExtras } from './protocol/add-response-extras.js'
 import { boundValueText } from './bound-value-text.js'
 import type { CustomPayload } from './protocol/request-messages.js'
 import type { PreparedStatementRegistry } from './prepared-registry.js'
+import type { CqlQueueInput } from '../partition/cql-write-replayer.js'
+import { decideCqlQueueable } from '../partition/decide-cql-queueable.js'
+import { queuedCqlValues, type CqlQueuedWrite } from '../partition/queued-write.js'
+import { fenceQueueAdvice, queuedMessage } from '../partition/replay-plan.js'
 
 /** What a statement is, for routing and stamping (src/routing/classify-cql.ts). */
 export interface CqlStatementInfo {
   access: 'read' | 'write'
+  /** What the statement is: SELECT, INSERT, UPDATE, DELETE, BATCH, USE, DDL, … */
+  kind: CqlStatementKind
   /** INSERT/UPDATE/DELETE/BATCH: stamped with Grey's HLC unless it sets USING TIMESTAMP. */
   stampable: boolean
   /** Counter updates and lightweight transactions are not idempotent: never retried on another node. */
@@ -118,6 +126,8 @@ export interface CqlSessionContext {
   stampMicros(): bigint
   /** Why strong requests are refused here (this region is cut off from the Raft majority), or null. */
   writeFence(): string | null
+  /** The partition write queue (partition.queue): its keyspaces and how to queue; null when partition.queue.store is none. */
+  queue: CqlWriteQueue | null
   /** Waits until every node reports the same schema version (after DDL). */
   awaitSchemaAgreement(connection: CassandraConnection): Promise<void>
   observe: {
@@ -129,6 +139,16 @@ export interface CqlSessionContext {
     lwtNotApplied(): void
   }
 }
+
+/** What a session needs of the partition write queue. */
+export interface CqlWriteQueue {
+  /** partition.queue.keyspaces */
+  readonly keyspaces: ReadonlySet<string>
+  /** Stores the write durably: the stored write, or why it could not be queued. */
+  enqueue(input: CqlQueueInput): Promise<CqlQueuedWrite | string>
+}
+
+const NO_KEYSPACES: ReadonlySet<string> = new Set()
 
 /** A QUERY, EXECUTE or BATCH on its way to Cassandra: the frame and what routing and rewriting need of it. */
 interface ForwardedRequest {
@@ -142,6 +162,8 @@ interface ForwardedRequest {
   readonly payload: CustomPayload | undefined
   /** The home DC of the row it names (affinity rules), or null. */
   readonly home: string | null
+  /** A QUERY's text, or the prepared text an EXECUTE names, with its parameters (to queue it); null for a BATCH. */
+  readonly statement: { readonly query: string; readonly parameters: QueryParameters } | null
 }
 
 const PASSWORD_AUTHENTICATOR = 'org.apache.cassandra.auth.PasswordAuthenticator'
@@ -248,8 +270,12 @@ export class CqlSession {
     return encodeResponse({ type: 'ERROR', code, message }, stream, { version: this.version })
   }
 
-  private reply(stream: number, message: ResponseMessage): void {
-    if (this.phase !== 'closed') this.out.write(encodeResponse(message, stream, { version: this.version }))
+  /** `warnings`: v4 only (the caller checks the version). */
+  private reply(stream: number, message: ResponseMessage, warnings?: string[]): void {
+    if (this.phase === 'closed') return
+    this.out.write(
+      encodeResponse(message, stream, warnings === undefined ? { version: this.version } : { version: this.version, warnings }),
+    )
   }
 
   private onFrame(frame: SplitFrame): void {
@@ -363,6 +389,7 @@ export class CqlSession {
       keyspace: this.keyspace,
       payload: request.customPayload,
       home: this.ctx.affinityHome(info, request.query, (i) => boundValueText(request.parameters.values?.[i], undefined)),
+      statement: { query: request.query, parameters: request.parameters },
     })
   }
 
@@ -403,6 +430,7 @@ export class CqlSession {
       keyspace: statement.keyspace,
       payload: request.customPayload,
       home: this.ctx.affinityHome(info, statement.query, (i) => boundValueText(request.parameters.values?.[i], statement.variables?.[i])),
+      statement: { query: statement.query, parameters: request.parameters },
     })
   }
 
@@ -430,6 +458,7 @@ export class CqlSession {
     }
     const info: CqlStatementInfo = {
       access: 'write',
+      kind: 'batch',
       stampable,
       idempotent,
       ddl: false,
@@ -449,6 +478,7 @@ export class CqlSession {
       keyspace: this.keyspace,
       payload: request.customPayload,
       home: null,
+      statement: null,
     })
   }
 
@@ -468,10 +498,7 @@ export class CqlSession {
     for (let attempt = 1; ; attempt++) {
       const route = this.ctx.route(info, consistency, serialConsistency ?? null, avoid, token, home)
       const fence = FENCED_REASONS.has(route.reason) ? this.ctx.writeFence() : null
-      if (fence !== null) {
-        // A server error, not Unavailable: drivers replace an Unavailable's message with their own about replicas.
-        return this.reply(stream, { type: 'ERROR', code: CqlErrorCode.ServerError, message: fence })
-      }
+      if (fence !== null) return this.queueOrRefuse(request, fence)
       this.ctx.observe.routed(route, kind)
       this.log.debug({ region: route.region, reason: route.reason, consistency: route.consistency }, 'routed')
       const change: ParameterChange = {}
@@ -509,6 +536,38 @@ export class CqlSession {
         this.log.info({ region: route.region, attempt }, 'node failed under a request; retrying on another node')
       }
     }
+  }
+
+  /**
+   * Cut off from the Raft majority: a write that opted in (the queue hint, partition.queue.keyspaces) and can be queued is
+   * stored durably and answered with a Void result and a warning that it is queued — never as committed; anything else
+   * is refused. A server error, not Unavailable: drivers replace an Unavailable's message with their own about replicas.
+   */
+  private async queueOrRefuse(request: ForwardedRequest, fence: string): Promise<void> {
+    const stream = request.frame.header.stream
+    const refuse = (message: string): void => this.reply(stream, { type: 'ERROR', code: CqlErrorCode.ServerError, message })
+    if (request.info.access === 'read') return refuse(fence)
+    const queue = this.ctx.queue
+    const decision = decideCqlQueueable({
+      info: request.info,
+      sessionKeyspace: request.keyspace,
+      keyspaces: queue?.keyspaces ?? NO_KEYSPACES,
+      storeConfigured: queue !== null,
+      version: this.version,
+    })
+    if (!decision.queue) return refuse(fence + fenceQueueAdvice(decision, queue !== null, 'cql'))
+    // decideCqlQueueable queues no BATCH, the one request without a single statement.
+    const { query, parameters } = request.statement!
+    const queued = await queue!.enqueue({
+      keyspace: decision.keyspace,
+      query,
+      values: queuedCqlValues(parameters.values ?? []),
+      names: parameters.names ?? null,
+      consistency: request.consistency,
+    })
+    if (typeof queued === 'string') return refuse(`${fence}. ${queued}`)
+    this.log.info({ id: queued.id, hlc: queued.hlc, why: decision.why }, 'CQL write queued while cut off from the Raft majority')
+    this.reply(stream, { type: 'RESULT', kind: 'Void' }, [queuedMessage(queued.region, queued)])
   }
 
   /**

@@ -17,6 +17,7 @@ export function describeCql(query: string): CqlStatementInfo {
   const counter = c.batchType === 'counter'
   return {
     access: c.access,
+    kind: c.kind,
     stampable: mutation && !c.hasUsingTimestamp && !c.lightweightTransaction && !counter,
     idempotent: c.access === 'read' || (mutation && !c.lightweightTransaction && !counter && !NON_IDEMPOTENT_UPDATE.test(query)),
     ddl: c.kind === 'ddl',
