@@ -184,6 +184,20 @@ async function waitUntil(ms, what, done) {
   }
 }
 
+/**
+ * Polls, every 50 ms from the fault on, until `done` holds: the ms after t0 it first did (or null by `stop()`). The
+ * jepsen process's clock is true time (it never runs under libfaketime).
+ */
+function firstTime(t0, stop, done) {
+  return (async () => {
+    while (!stop()) {
+      if (await done().catch(() => false)) return Date.now() - t0
+      await sleep(50)
+    }
+    return null
+  })()
+}
+
 async function oneRun(fault, index) {
   if (existsSync(join(DIR, 'state.json'))) await lab('down').catch(() => undefined)
   rmSync(DIR, { recursive: true, force: true })
@@ -207,6 +221,23 @@ async function oneRun(fault, index) {
     const readers = REGIONS.map((r) => startReader(labJson, r, () => stopping))
     await sleep(2000)
     const t0 = Date.now()
+    const partitioned = fault === 'primary-partition' || fault === 'clock-skew'
+    // Lease ordering: the cut-off Grey must count itself cut off (and refuse writes) before the majority promotes.
+    const cutOffAfter = partitioned
+      ? firstTime(
+          t0,
+          () => stopping,
+          async () => {
+            const { quorum } = (await admin(labJson, 'us-east', '/status')).raft
+            return quorum.reachable < quorum.needed
+          },
+        )
+      : null
+    const promotedAfter = firstTime(
+      t0,
+      () => stopping,
+      async () => (await admin(labJson, 'eu-west', '/cluster/status')).cluster.pg_primary.epoch > 0,
+    )
     let resumeFrom = t0
     let mustResume = writers
     let after = async () => undefined
@@ -266,7 +297,7 @@ async function oneRun(fault, index) {
     await sleep(Math.max(0, t0 + 10_000 - Date.now()))
     // The old primary comes back (restarted, continued, healed); its Grey fences it. The us-east writer resumes.
     await after()
-    if (fault === 'primary-partition' || fault === 'clock-skew') {
+    if (partitioned) {
       await waitUntil(
         30_000,
         'the us-east writer to resume after the heal',
@@ -276,6 +307,8 @@ async function oneRun(fault, index) {
     await sleep(3000)
     stopping = true
     await Promise.all([...writers, ...readers].map((x) => x.done))
+    // cutOffAfterMs is left out (undefined) where the fault cuts nothing off.
+    const lease = { cutOffAfterMs: cutOffAfter === null ? undefined : await cutOffAfter, promotedAfterMs: await promotedAfter }
 
     const view = (await admin(labJson, 'eu-west', '/cluster/status')).cluster.pg_primary
     const primary = await connect(labJson, labJson.regions[view.region].pg.direct)
@@ -298,13 +331,12 @@ async function oneRun(fault, index) {
       run: index,
       primary: view,
       diverged,
+      lease,
       writers: writers.map((w) => {
         let gapMs = 0
         for (let i = 1; i < w.okAt.length; i++) if (w.okAt[i] > t0) gapMs = Math.max(gapMs, w.okAt[i] - w.okAt[i - 1])
         const last = w.acked.at(-1) ?? 0
         const reg = registers[w.name]
-        // Lease ordering: when this writer's Grey first refused a write as cut off (25006), after the fault.
-        const fencedAt = w.errors.find((e) => e.at >= t0 && e.code === '25006')?.at
         return {
           name: w.name,
           acked: w.acked.length,
@@ -312,7 +344,6 @@ async function oneRun(fault, index) {
           gapMs,
           registerOk: reg >= last && reg <= w.attempted,
           errors: w.errors.length,
-          fencedAfterMs: fencedAt === undefined ? null : fencedAt - t0,
         }
       }),
       readers: readers.map((r) => {
@@ -349,14 +380,10 @@ for (const fault of faults) {
       results.push(r)
       console.log(
         `${fault} #${i} (${((Date.now() - t) / 1000).toFixed(0)} s): primary ${r.primary.region} epoch ${r.primary.epoch}; ` +
-          r.writers
-            .map(
-              (w) =>
-                `${w.name} wait ${w.gapMs} ms lost ${w.lost}${w.registerOk ? '' : ' REGISTER WRONG'}` +
-                (w.fencedAfterMs === null ? '' : ` fenced after ${w.fencedAfterMs} ms`),
-            )
-            .join(', ') +
-          `; diverged on the old primary ${r.diverged ?? '-'}; reads ${r.readers.map((x) => `${(100 * x.availability).toFixed(0)}%`).join('/')}`,
+          r.writers.map((w) => `${w.name} wait ${w.gapMs} ms lost ${w.lost}${w.registerOk ? '' : ' REGISTER WRONG'}`).join(', ') +
+          `; diverged on the old primary ${r.diverged ?? '-'}; promoted after ${r.lease.promotedAfterMs ?? '-'} ms` +
+          (r.lease.cutOffAfterMs === undefined ? '' : `, us-east cut off after ${r.lease.cutOffAfterMs ?? '-'} ms`) +
+          `; reads ${r.readers.map((x) => `${(100 * x.availability).toFixed(0)}%`).join('/')}`,
       )
     } catch (err) {
       results.push({ fault, run: i, error: err.message })
@@ -378,7 +405,8 @@ for (const fault of faults) {
     const gaps = rs.flatMap((r) => r.writers.filter((w) => w.name === `w-${region}` && !cutOff(w)).map((w) => w.gapMs))
     return gaps.length === 0 ? `${region} -` : `${region} ${quantile(gaps, 0.5)} / ${quantile(gaps, 0.99)}`
   })
-  const fenced = rs.flatMap((r) => r.writers.filter(cutOff).map((w) => w.fencedAfterMs ?? Infinity))
+  const leases = rs.filter((r) => r.lease.cutOffAfterMs !== undefined)
+  const leaseHeld = leases.filter((r) => r.lease.cutOffAfterMs !== null && r.lease.cutOffAfterMs < (r.lease.promotedAfterMs ?? Infinity))
   const lost = rs.reduce((n, r) => n + r.writers.reduce((m, w) => m + w.lost, 0), 0)
   const diverged = rs.reduce((n, r) => n + (r.diverged ?? 0), 0)
   const registers = rs.every((r) => r.writers.every((w) => w.registerOk)) ? 'ok' : 'WRONG'
@@ -392,7 +420,11 @@ for (const fault of faults) {
   )
   console.log(
     `${''.padEnd(20)}by writer, wait p50 / p99 ms: ${byWriter.join(' · ')}` +
-      (fenced.length ? `; cut-off region fenced after max ${Math.max(...fenced)} ms` : ''),
+      (leases.length === 0
+        ? ''
+        : `; lease ordering held in ${leaseHeld.length} of ${leases.length} runs (us-east cut off after at most ` +
+          `${Math.max(...leases.map((r) => r.lease.cutOffAfterMs ?? Infinity))} ms, promotion at the earliest after ` +
+          `${Math.min(...leases.map((r) => r.lease.promotedAfterMs ?? Infinity))} ms)`),
   )
 }
 if (opts.json) writeFileSync(opts.json, JSON.stringify(results, null, 2))
