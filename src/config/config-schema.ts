@@ -339,7 +339,7 @@ const PartitionQueueSchema = z.strictObject({
   store: z.enum(PARTITION_QUEUE_STORES).default('none'),
   /** Default: this region's cluster.regions.<region>.databases.redis. */
   redis: redisUrl.optional(),
-  /** The file store's directory; default ./data/<instance_id>/partition-queue. */
+  /** The file store's directory (queue.jsonl for PostgreSQL, cql-queue.jsonl for CQL); default ./data/<instance_id>/partition-queue. */
   dir: nonEmpty.optional(),
   tables: z.array(nonEmpty).default([]),
   keyspaces: z.array(nonEmpty).default([]),
