@@ -57,6 +57,8 @@ const grey = await cutOffGrey('cql-queue', true, {
     GREY_PARTITION__QUEUE__DIR: queueDir,
     GREY_PARTITION__QUEUE__KEYSPACES: `[${QUEUED_KS}]`,
     GREY_PARTITION__QUEUE__REPLAY_INTERVAL: '250ms',
+    // Exactly the writes the first subtest queues: one more is refused as the queue being full.
+    GREY_PARTITION__QUEUE__MAX_ENTRIES: '7',
   },
 })
 const credentials = { user: lab.pg.user, password: lab.pg.password }
@@ -185,12 +187,19 @@ t.test('what cannot or did not ask to be queued is refused with a sentence', asy
     },
     'a write that did not opt in: refused, with how to opt in',
   )
+  await t.rejects(viaGrey.execute(`${strong} INSERT INTO queued_cql (k, v) VALUES (?, ?)`, [hinted('full'), 'x']), {
+    message: /cut off from the Raft majority.*\. grey: the partition queue is full \(partition.queue.max_entries = 7\)/,
+  })
   const read = viaGrey.execute(`/* grey: queue, consistency=strong */ SELECT v FROM queued_cql WHERE k = ?`, [hinted('plain')])
   await t.rejects(read, refused, 'a strong read is refused, never queued')
   await read.catch((e: Error) => t.notMatch(e.message, /queue/, 'with no word about the queue'))
-  const lwt = await direct.execute(`SELECT k FROM ${KS}.queued_cql WHERE k IN ?`, [[hinted('lwt'), hinted('batch'), hinted('plain')]], {
-    consistency: cassandra.types.consistencies.all,
-  })
+  const lwt = await direct.execute(
+    `SELECT k FROM ${KS}.queued_cql WHERE k IN ?`,
+    [[hinted('lwt'), hinted('batch'), hinted('plain'), hinted('full')]],
+    {
+      consistency: cassandra.types.consistencies.all,
+    },
+  )
   t.equal(lwt.rowLength, 0, 'none of them reached Cassandra')
   t.equal(metricValue(await grey.metrics(), 'grey_partition_queue_depth{protocol="cql"}'), queued.size, 'nor the queue')
 })
@@ -303,9 +312,11 @@ t.test('a write that cannot succeed is dead-lettered; a Cassandra out of reach k
   const queue = replayQueue(dir)
   await queue.start()
   t.match(await queue.enqueue(input("INSERT INTO no_such_table (k) VALUES ('x')")), { protocol: 'cql' })
-  t.match(await queue.replay(), { replayed: 1, deadLettered: 1, stoppedBy: null })
+  t.match(await queue.enqueue({ ...input("INSERT INTO t (k) VALUES ('x')"), keyspace: 'no_such_keyspace' }), { protocol: 'cql' })
+  t.match(await queue.replay(), { replayed: 1, deadLettered: 2, stoppedBy: null })
   await queue.stop()
   const letters = readFileSync(join(dir, 'cql-dead-letter.jsonl'), 'utf8').trim().split('\n')
-  t.equal(letters.length, 1)
+  t.equal(letters.length, 2)
   t.match(letters[0], /error 0x2200: .*no_such_table/, 'dead-lettered with the Invalid error')
+  t.match(letters[1], /no_such_keyspace/, 'a keyspace that does not exist: dead-lettered too')
 })
