@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import type { GreyMetrics } from '../admin/metrics.js'
 import { listenForClients } from '../cli/client-listener.js'
 import type { FrontEnd } from '../cli/front-end.js'
-import { queryOnce } from './backend/query-once.js'
+import { AdminConnection, queryOnce } from './backend/query-once.js'
 import type { BackendCredentials } from './backend/backend-connection.js'
 import type { Config } from '../config/config-schema.js'
 import { clusterView, type ClusterView } from '../consensus/cluster-view.js'
@@ -25,6 +25,8 @@ import { RedisQueueStore } from '../partition/redis-queue-store.js'
 import { monotonicMs } from '../clock/monotonic-ms.js'
 /** How often a write waiting for a failover looks at the cluster view and asks the new primary. */
 const PRIMARY_WAIT_POLL_MS = 50
+/** How long the question "has the new primary left recovery?" may take. */
+const CONFIRM_TIMEOUT_MS = 1000
 /** Connections kept open to each failover candidate, checked this often. */
 const WARM_CONNECTIONS = 2
 const WARM_EVERY_MS = 5000
@@ -59,7 +61,15 @@ export class PgFrontEnd implements FrontEnd {
   private cutOff: () => string | null = () => null
   /** The highest failover epoch whose primary this Grey has seen out of recovery (epoch 0: the configured primary). */
   private confirmedEpoch = 0
+  private closed = false
   private confirming: Promise<void> | null = null
+  /**
+   * A connection kept open to each failover candidate for confirmPrimary: after a failover the question "has it left
+   * recovery?" then costs one round trip instead of a login across the WAN (3–4 round trips), which was most of the
+   * wait of writers in the regions far from the new primary.
+   */
+  private readonly confirmConnections = new Map<string, AdminConnection>()
+  private readonly confirmOpening = new Set<string>()
   private warmTimer: NodeJS.Timeout | null = null
   private epochTimer: NodeJS.Timeout | null = null
   /** The primary (and its epoch) this front end last saw named by the cluster view. */
@@ -328,19 +338,25 @@ export class PgFrontEnd implements FrontEnd {
     this.confirming ??= (async () => {
       const pg = this.config.cluster.regions[region]?.databases.postgres
       if (!pg) return
+      const sql = 'SELECT pg_is_in_recovery()::text'
+      const kept = this.confirmConnections.get(region)
       try {
-        const [inRecovery] = await queryOnce(
-          { region, host: pg.host, port: pg.port },
-          this.credentials,
-          'SELECT pg_is_in_recovery()::text',
-          { timeoutMs: 1000, applicationName: 'grey failover' },
-        )
+        const [inRecovery] = await (kept
+          ? kept.query(sql, CONFIRM_TIMEOUT_MS)
+          : queryOnce({ region, host: pg.host, port: pg.port }, this.credentials, sql, {
+              timeoutMs: CONFIRM_TIMEOUT_MS,
+              applicationName: 'grey failover',
+            }))
         if (inRecovery === 'false' && epoch > this.confirmedEpoch) {
           this.confirmedEpoch = epoch
-          this.log.info({ primary: region, epoch }, 'the new PostgreSQL primary takes writes')
+          this.log.info({ primary: region, epoch, kept: kept !== undefined }, 'the new PostgreSQL primary takes writes')
         }
       } catch {
-        // Not reachable yet: asked again on the next poll.
+        // Not reachable yet, or the kept connection broke (the next poll logs in afresh): asked again on the next poll.
+        if (kept) {
+          kept.close()
+          this.confirmConnections.delete(region)
+        }
       }
     })().finally(() => (this.confirming = null))
     return this.confirming
@@ -379,7 +395,18 @@ export class PgFrontEnd implements FrontEnd {
   private warmCandidates(): void {
     const primary = this.cluster().pgPrimary.region
     for (const region of this.config.replication.postgres.synchronous_standbys) {
-      if (region !== primary && this.config.cluster.regions[region]?.databases.postgres) this.pool(region).warm(WARM_CONNECTIONS)
+      const pg = this.config.cluster.regions[region]?.databases.postgres
+      if (region === primary || !pg) continue
+      this.pool(region).warm(WARM_CONNECTIONS)
+      if (this.confirmConnections.has(region) || this.confirmOpening.has(region)) continue
+      this.confirmOpening.add(region)
+      AdminConnection.open({ region, host: pg.host, port: pg.port }, this.credentials, {
+        timeoutMs: this.config.proxy.pool.connect_timeout,
+        applicationName: 'grey failover',
+      })
+        .then((admin) => (this.closed ? admin.close() : this.confirmConnections.set(region, admin)))
+        .catch(() => undefined) // tried again at the next warm-up; confirmPrimary logs in itself meanwhile
+        .finally(() => this.confirmOpening.delete(region))
     }
   }
 
@@ -414,6 +441,9 @@ export class PgFrontEnd implements FrontEnd {
     if (this.epochTimer) clearInterval(this.epochTimer)
     for (const s of this.sessions) s.close(reason)
     for (const pool of this.pools.values()) pool.close()
+    this.closed = true
+    for (const admin of this.confirmConnections.values()) admin.close()
+    this.confirmConnections.clear()
     await this.replication.stop()
     await this.partitionQueue?.stop()
     await this.authQuery?.close()
