@@ -328,7 +328,9 @@ export class FailoverService {
       this.#check?.close()
       this.#check = null
       if (this.#failingSinceMs === null) {
-        this.#failingSinceMs = monotonicMs()
+        // Down since the unanswered check began, as #tick counts a check overdue: a check that timed out would
+        // otherwise start the count check_timeout late (its timer and the tick that sees it overdue race).
+        this.#failingSinceMs = this.#checkStartedMs ?? monotonicMs()
         this.#options.log.warn({ primary: pgPrimary.region, err: (err as Error).message }, 'the PostgreSQL primary failed a check')
       }
     }
