@@ -525,9 +525,11 @@ export class FailoverService {
       await admin.query(`ALTER SYSTEM SET synchronous_standby_names = ${sqlLiteral(names)}`, 5000)
       // A node fenced as an old primary and brought back as a standby keeps its read-only default: lifted here (a
       // no-op where it is not set, one round trip fewer than asking first).
-      await admin.query('ALTER SYSTEM RESET default_transaction_read_only', 5000).catch((err: Error) => {
-        log.warn({ primary: promoted, err: err.message }, 'could not reset default_transaction_read_only on the new primary')
-      })
+      try {
+        await admin.query('ALTER SYSTEM RESET default_transaction_read_only', 5000)
+      } catch (err) {
+        log.warn({ primary: promoted, err: (err as Error).message }, 'could not reset default_transaction_read_only on the new primary')
+      }
       await admin.query('SELECT pg_reload_conf()::text', 5000)
       if (others.length === 0) {
         log.warn(
