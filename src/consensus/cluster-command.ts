@@ -10,8 +10,17 @@ export type RegionMode = (typeof REGION_MODES)[number]
 export type ClusterCommand =
   | { readonly type: 'set-primary-region'; readonly region: string }
   | { readonly type: 'set-region-mode'; readonly region: string; readonly mode: RegionMode }
-  /** A new PostgreSQL primary for `cluster`: the failover epoch goes up by one; refused unless it is `expectedEpoch`. */
-  | { readonly type: 'set-pg-primary'; readonly cluster: string; readonly region: string; readonly expectedEpoch: number | null }
+  /**
+   * A new PostgreSQL primary for `cluster`: the failover epoch goes up by one; refused unless it is `expectedEpoch`.
+   * `predecessorDown`: the leader's failover, after Greys in a majority of regions saw the old primary down.
+   */
+  | {
+      readonly type: 'set-pg-primary'
+      readonly cluster: string
+      readonly region: string
+      readonly expectedEpoch: number | null
+      readonly predecessorDown?: boolean
+    }
   /** Replaces the routing rules (config format, durations in ms); the rules version goes up by one. */
   | { readonly type: 'apply-rules'; readonly rules: readonly RoutingRule[] }
   /** Where a member added later (a learner) listens, so that the others can reach it. */
@@ -35,7 +44,13 @@ export const StoredRulesSchema = z.array(storedRule)
 const ClusterCommandSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('set-primary-region'), region: text }),
   z.strictObject({ type: z.literal('set-region-mode'), region: text, mode: z.enum(REGION_MODES) }),
-  z.strictObject({ type: z.literal('set-pg-primary'), cluster: text, region: text, expectedEpoch: z.int().min(0).nullable() }),
+  z.strictObject({
+    type: z.literal('set-pg-primary'),
+    cluster: text,
+    region: text,
+    expectedEpoch: z.int().min(0).nullable(),
+    predecessorDown: z.boolean().optional(),
+  }),
   z.strictObject({ type: z.literal('apply-rules'), rules: StoredRulesSchema }),
   z.strictObject({ type: z.literal('register-member'), id: text, address: text, region: text.nullable() }),
 ])

@@ -12,6 +12,11 @@ export interface PgPrimary {
   readonly region: string
   /** Goes up by one with every new primary; a proxy never routes writes to an older epoch's primary. */
   readonly epoch: number
+  /**
+   * True when it replaced a primary that Greys in a majority of regions saw down (the leader's failover, not a planned
+   * switchover): every Grey then gives up at once on statements still held by that one. Absent otherwise.
+   */
+  readonly predecessorDown?: true
 }
 
 export interface RegisteredMember {
@@ -42,7 +47,10 @@ const snapshotSchema = z.strictObject({
   format: z.literal(SNAPSHOT_FORMAT),
   primaryRegion: z.string().nullable(),
   regionModes: z.record(z.string(), z.enum(REGION_MODES)),
-  pgPrimaries: z.record(z.string(), z.strictObject({ region: z.string(), epoch: z.int().min(0) })),
+  pgPrimaries: z.record(
+    z.string(),
+    z.strictObject({ region: z.string(), epoch: z.int().min(0), predecessorDown: z.literal(true).optional() }),
+  ),
   rules: z.strictObject({ version: z.int().min(0), rules: StoredRulesSchema }).nullable(),
   members: z.record(z.string(), z.strictObject({ nodeId, address: z.string(), region: z.string().nullable() })),
   membership: z.strictObject({ voters: z.array(nodeId), learners: z.array(nodeId) }),
@@ -120,7 +128,12 @@ export class ClusterState {
             error: `grey: the failover epoch of ${command.cluster} is ${epoch}, not ${command.expectedEpoch}; nothing changed`,
           }
         }
-        this.#data = { ...d, pgPrimaries: { ...d.pgPrimaries, [command.cluster]: { region: command.region, epoch: epoch + 1 } } }
+        const primary: PgPrimary = {
+          region: command.region,
+          epoch: epoch + 1,
+          ...(command.predecessorDown === true ? { predecessorDown: true } : {}),
+        }
+        this.#data = { ...d, pgPrimaries: { ...d.pgPrimaries, [command.cluster]: primary } }
         return OK
       }
       case 'apply-rules':

@@ -403,6 +403,7 @@ export class FailoverService {
         cluster: view.name,
         region: choice.region,
         expectedEpoch: view.pgPrimary.epoch,
+        predecessorDown: true,
       })
       await standbysSet
       if (outcome.status !== 'applied' || outcome.error !== null) {

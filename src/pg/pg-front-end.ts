@@ -413,7 +413,9 @@ export class PgFrontEnd implements FrontEnd {
   /**
    * When the log replaces the primary, statements still held by the old one end at once if it does not answer (a
    * crashed, stopped or cut-off server): its sessions' connections are closed and their clients get 08006 with the
-   * reason. An old primary that answers (a planned switchover) keeps them, so that they finish or drain.
+   * reason. After the leader's failover the log says so (predecessorDown: a majority saw it down); after any other
+   * change this Grey asks it (SELECT 1 within check_timeout), and an old primary that answers (a planned switchover)
+   * keeps them, so that they finish or drain.
    */
   private watchPrimary(): void {
     const { pgPrimary } = this.cluster()
@@ -422,18 +424,18 @@ export class PgFrontEnd implements FrontEnd {
     this.watched = { region: pgPrimary.region, epoch: pgPrimary.epoch }
     const node = this.config.cluster.regions[old.region]?.databases.postgres
     if (old.region === pgPrimary.region || !node) return
+    const abandon = (): void => {
+      const why =
+        `the PostgreSQL primary ${old.region} was replaced by ${pgPrimary.region} (failover epoch ${pgPrimary.epoch}) and does not ` +
+        'answer; whether a commit in flight there took effect is unknown: read it back before retrying'
+      for (const session of this.sessions) session.abandonBackendOn(old.region, why)
+    }
+    // A failover: Greys in a majority of regions saw it down, which is answer enough.
+    if (pgPrimary.predecessorDown === true) return abandon()
     void queryOnce({ region: old.region, host: node.host, port: node.port }, this.credentials, 'SELECT 1', {
       timeoutMs: this.config.failover.check_timeout,
       applicationName: 'grey failover',
-    }).then(
-      () => undefined,
-      () => {
-        const why =
-          `the PostgreSQL primary ${old.region} was replaced by ${pgPrimary.region} (failover epoch ${pgPrimary.epoch}) and does not ` +
-          'answer; whether a commit in flight there took effect is unknown: read it back before retrying'
-        for (const session of this.sessions) session.abandonBackendOn(old.region, why)
-      },
-    )
+    }).then(() => undefined, abandon)
   }
 
   async closeAll(reason: string): Promise<void> {

@@ -69,6 +69,19 @@ t.test('refusals change nothing but the applied index, the same on every member'
   t.end()
 })
 
+t.test("a failover's entry says the primary it replaced was down; a snapshot keeps that", (t) => {
+  const state = new ClusterState(bootstrap)
+  apply(state, 1, { type: 'set-pg-primary', cluster: 'grey', region: 'eu-west', expectedEpoch: 0, predecessorDown: true })
+  t.same(state.data.pgPrimaries.grey, { region: 'eu-west', epoch: 1, predecessorDown: true })
+  apply(state, 2, { type: 'set-pg-primary', cluster: 'grey', region: 'us-east', expectedEpoch: 1, predecessorDown: false })
+  t.same(state.data.pgPrimaries.grey, { region: 'us-east', epoch: 2 }, 'an operator or switchover entry: absent, not false')
+  apply(state, 3, { type: 'set-pg-primary', cluster: 'grey', region: 'ap-south', expectedEpoch: 2, predecessorDown: true })
+  const restored = new ClusterState(bootstrap)
+  restored.restore(state.snapshot())
+  t.same(restored.data.pgPrimaries.grey, { region: 'ap-south', epoch: 3, predecessorDown: true })
+  t.end()
+})
+
 t.test('two names with one node id cannot both register', (t) => {
   const pair = ['grey-319', 'grey-883734'] as const
   const state = new ClusterState(bootstrap)
