@@ -185,6 +185,26 @@ async function waitUntil(ms, what, done) {
 }
 
 /**
+ * The cut-off Grey's lease, sampled every 50 ms from the fault until `stop()` (the heal): when it first counted itself
+ * cut off, and when (if ever) it counted itself in contact again before the heal — a lease stretched by a clock step.
+ */
+function watchLease(labJson, t0, stop) {
+  return (async () => {
+    const lease = { cutOffAfterMs: null, backInContactAfterMs: null }
+    while (!stop()) {
+      const cut = await admin(labJson, 'us-east', '/status').then(
+        ({ raft }) => raft.quorum.reachable < raft.quorum.needed,
+        () => null,
+      )
+      if (cut === true && lease.cutOffAfterMs === null) lease.cutOffAfterMs = Date.now() - t0
+      if (cut === false && lease.cutOffAfterMs !== null) lease.backInContactAfterMs ??= Date.now() - t0
+      await sleep(50)
+    }
+    return lease
+  })()
+}
+
+/**
  * Polls, every 50 ms from the fault on, until `done` holds: the ms after t0 it first did (or null by `stop()`). The
  * jepsen process's clock is true time (it never runs under libfaketime).
  */
@@ -203,6 +223,8 @@ async function oneRun(fault, index) {
   rmSync(DIR, { recursive: true, force: true })
   await lab('up', '--slot', SLOT, '--without', 'cassandra', ...(fault === 'clock-skew' ? ['--fake-clocks'] : []))
   const labJson = JSON.parse(readFileSync(join(DIR, 'lab.json'), 'utf8'))
+  // Set when the run ends either way: the writers, readers and pollers stop on it.
+  let stopping = false
   try {
     await waitUntil(30_000, 'a Raft leader', async () => (await admin(labJson, 'eu-west', '/status')).raft?.leader)
     const setup = await connect(labJson, labJson.regions['us-east'].pg.direct)
@@ -216,23 +238,15 @@ async function oneRun(fault, index) {
       await su.query('SELECT pg_reload_conf()')
       await su.end()
     }
-    let stopping = false
     const writers = REGIONS.map((r) => startWriter(labJson, r, () => stopping))
     const readers = REGIONS.map((r) => startReader(labJson, r, () => stopping))
     await sleep(2000)
     const t0 = Date.now()
     const partitioned = fault === 'primary-partition' || fault === 'clock-skew'
-    // Lease ordering: the cut-off Grey must count itself cut off (and refuse writes) before the majority promotes.
-    const cutOffAfter = partitioned
-      ? firstTime(
-          t0,
-          () => stopping,
-          async () => {
-            const { quorum } = (await admin(labJson, 'us-east', '/status')).raft
-            return quorum.reachable < quorum.needed
-          },
-        )
-      : null
+    // Lease ordering: the cut-off Grey must count itself cut off (and refuse writes) before the majority promotes, and
+    // stay so until the heal.
+    let healing = false
+    const leaseWatch = partitioned ? watchLease(labJson, t0, () => healing || stopping) : null
     const promotedAfter = firstTime(
       t0,
       () => stopping,
@@ -296,6 +310,7 @@ async function oneRun(fault, index) {
     })
     await sleep(Math.max(0, t0 + 10_000 - Date.now()))
     // The old primary comes back (restarted, continued, healed); its Grey fences it. The us-east writer resumes.
+    healing = true
     await after()
     if (partitioned) {
       await waitUntil(
@@ -308,7 +323,7 @@ async function oneRun(fault, index) {
     stopping = true
     await Promise.all([...writers, ...readers].map((x) => x.done))
     // cutOffAfterMs is left out (undefined) where the fault cuts nothing off.
-    const lease = { cutOffAfterMs: cutOffAfter === null ? undefined : await cutOffAfter, promotedAfterMs: await promotedAfter }
+    const lease = { cutOffAfterMs: undefined, ...(await leaseWatch), promotedAfterMs: await promotedAfter }
 
     const view = (await admin(labJson, 'eu-west', '/cluster/status')).cluster.pg_primary
     const primary = await connect(labJson, labJson.regions[view.region].pg.direct)
@@ -357,6 +372,7 @@ async function oneRun(fault, index) {
     }
     return result
   } finally {
+    stopping = true
     for (const pid of stoppedPids) process.kill(pid, 'SIGCONT')
     stoppedPids = []
     if (opts.logs) cpSync(join(DIR, 'logs'), join(opts.logs, `${fault}-${index}`), { recursive: true })
@@ -382,7 +398,10 @@ for (const fault of faults) {
         `${fault} #${i} (${((Date.now() - t) / 1000).toFixed(0)} s): primary ${r.primary.region} epoch ${r.primary.epoch}; ` +
           r.writers.map((w) => `${w.name} wait ${w.gapMs} ms lost ${w.lost}${w.registerOk ? '' : ' REGISTER WRONG'}`).join(', ') +
           `; diverged on the old primary ${r.diverged ?? '-'}; promoted after ${r.lease.promotedAfterMs ?? '-'} ms` +
-          (r.lease.cutOffAfterMs === undefined ? '' : `, us-east cut off after ${r.lease.cutOffAfterMs ?? '-'} ms`) +
+          (r.lease.cutOffAfterMs === undefined
+            ? ''
+            : `, us-east cut off after ${r.lease.cutOffAfterMs ?? '-'} ms` +
+              (r.lease.backInContactAfterMs === null ? '' : ` BUT IN CONTACT AGAIN after ${r.lease.backInContactAfterMs} ms`)) +
           `; reads ${r.readers.map((x) => `${(100 * x.availability).toFixed(0)}%`).join('/')}`,
       )
     } catch (err) {
@@ -406,7 +425,12 @@ for (const fault of faults) {
     return gaps.length === 0 ? `${region} -` : `${region} ${quantile(gaps, 0.5)} / ${quantile(gaps, 0.99)}`
   })
   const leases = rs.filter((r) => r.lease.cutOffAfterMs !== undefined)
-  const leaseHeld = leases.filter((r) => r.lease.cutOffAfterMs !== null && r.lease.cutOffAfterMs < (r.lease.promotedAfterMs ?? Infinity))
+  const leaseHeld = leases.filter(
+    (r) =>
+      r.lease.cutOffAfterMs !== null &&
+      r.lease.cutOffAfterMs < (r.lease.promotedAfterMs ?? Infinity) &&
+      r.lease.backInContactAfterMs === null,
+  )
   const lost = rs.reduce((n, r) => n + r.writers.reduce((m, w) => m + w.lost, 0), 0)
   const diverged = rs.reduce((n, r) => n + (r.diverged ?? 0), 0)
   const registers = rs.every((r) => r.writers.every((w) => w.registerOk)) ? 'ok' : 'WRONG'
@@ -422,7 +446,8 @@ for (const fault of faults) {
     `${''.padEnd(20)}by writer, wait p50 / p99 ms: ${byWriter.join(' · ')}` +
       (leases.length === 0
         ? ''
-        : `; lease ordering held in ${leaseHeld.length} of ${leases.length} runs (us-east cut off after at most ` +
+        : `; lease ordering held in ${leaseHeld.length} of ${leases.length} runs (cut off before the promotion and until ` +
+          `the heal; us-east cut off after at most ` +
           `${Math.max(...leases.map((r) => r.lease.cutOffAfterMs ?? Infinity))} ms, promotion at the earliest after ` +
           `${Math.min(...leases.map((r) => r.lease.promotedAfterMs ?? Infinity))} ms)`),
   )
