@@ -6,7 +6,8 @@ import type { Logger } from 'pino'
 import type { GreyMetrics } from '../admin/metrics.js'
 import { listenForClients } from '../cli/client-listener.js'
 import type { FrontEnd } from '../cli/front-end.js'
-import { AdminConnection, queryOnce } from './backend/query-once.js'
+import { queryOnce } from './backend/query-once.js'
+import { PrimaryConfirmer } from './backend/primary-confirmer.js'
 import type { BackendCredentials } from './backend/backend-connection.js'
 import type { Config } from '../config/config-schema.js'
 import { clusterView, type ClusterView } from '../consensus/cluster-view.js'
@@ -24,9 +25,11 @@ import { createPartitionQueueMetrics } from '../partition/partition-queue-metric
 import { RedisQueueStore } from '../partition/redis-queue-store.js'
 import { monotonicMs } from '../clock/monotonic-ms.js'
 /** How often a write waiting for a failover looks at the cluster view and asks the new primary. */
-const PRIMARY_WAIT_POLL_MS = 50
+const PRIMARY_WAIT_POLL_MS = 25
 /** How long the question "has the new primary left recovery?" may take. */
 const CONFIRM_TIMEOUT_MS = 1000
+/** Connections kept to each failover candidate for that question: enough for one every poll across a 150 ms round trip. */
+const CONFIRM_CONNECTIONS = 6
 /** Connections kept open to each failover candidate, checked this often. */
 const WARM_CONNECTIONS = 2
 const WARM_EVERY_MS = 5000
@@ -61,15 +64,8 @@ export class PgFrontEnd implements FrontEnd {
   private cutOff: () => string | null = () => null
   /** The highest failover epoch whose primary this Grey has seen out of recovery (epoch 0: the configured primary). */
   private confirmedEpoch = 0
-  private closed = false
-  private confirming: Promise<void> | null = null
-  /**
-   * A connection kept open to each failover candidate for confirmPrimary: after a failover the question "has it left
-   * recovery?" then costs one round trip instead of a login across the WAN (3–4 round trips), which was most of the
-   * wait of writers in the regions far from the new primary.
-   */
-  private readonly confirmConnections = new Map<string, AdminConnection>()
-  private readonly confirmOpening = new Set<string>()
+  /** Asks a new primary whether it has left recovery, over connections kept to every failover candidate. */
+  private readonly confirmer: PrimaryConfirmer
   private warmTimer: NodeJS.Timeout | null = null
   private epochTimer: NodeJS.Timeout | null = null
   /** The primary (and its epoch) this front end last saw named by the cluster view. */
@@ -100,6 +96,13 @@ export class PgFrontEnd implements FrontEnd {
       database: config.cluster.postgres.database,
     }
     this.credentials = credentials
+    this.confirmer = new PrimaryConfirmer({
+      credentials,
+      perCandidate: CONFIRM_CONNECTIONS,
+      connectTimeoutMs: config.proxy.pool.connect_timeout,
+      timeoutMs: CONFIRM_TIMEOUT_MS,
+      outOfRecovery: (region, epoch, kept) => this.confirmed(region, epoch, kept),
+    })
     const poolOptions = {
       maxConnections: config.proxy.pool.max_connections_per_node,
       acquireTimeoutMs: config.proxy.pool.acquire_timeout,
@@ -323,43 +326,27 @@ export class PgFrontEnd implements FrontEnd {
     const deadline = monotonicMs() + holdMs
     while (monotonicMs() < deadline) {
       const { pgPrimary } = this.cluster()
-      if (afterEpoch === null || pgPrimary.epoch > afterEpoch) await this.confirmPrimary(pgPrimary.region, pgPrimary.epoch)
-      if (ready()) return null
+      const node = this.config.cluster.regions[pgPrimary.region]?.databases.postgres
+      if (node && (afterEpoch === null || pgPrimary.epoch > afterEpoch)) {
+        this.confirmer.ask({ region: pgPrimary.region, host: node.host, port: node.port }, pgPrimary.epoch)
+      }
       await new Promise((r) => setTimeout(r, PRIMARY_WAIT_POLL_MS))
+      if (ready()) return null
     }
     const { pgPrimary } = this.cluster()
+    // A question asked within the hold still counts when its answer comes after it (bounded by CONFIRM_TIMEOUT_MS).
+    await this.confirmer.answered(pgPrimary.region)
+    if (ready()) return null
     return afterEpoch !== null && pgPrimary.epoch <= afterEpoch
       ? `grey: no failover replaced the PostgreSQL primary in ${pgPrimary.region} within failover.failover_hold (${holdMs} ms); retry later`
       : `grey: the new PostgreSQL primary in ${pgPrimary.region} (failover epoch ${pgPrimary.epoch}) has not left recovery within failover.failover_hold (${holdMs} ms); retry later`
   }
 
-  /** Asks the primary of `epoch` whether it has left recovery; one question at a time for the whole front end. */
-  private confirmPrimary(region: string, epoch: number): Promise<void> {
-    this.confirming ??= (async () => {
-      const pg = this.config.cluster.regions[region]?.databases.postgres
-      if (!pg) return
-      const sql = 'SELECT pg_is_in_recovery()::text'
-      const kept = this.confirmConnections.get(region)
-      try {
-        const [inRecovery] = await (kept
-          ? kept.query(sql, CONFIRM_TIMEOUT_MS)
-          : queryOnce({ region, host: pg.host, port: pg.port }, this.credentials, sql, {
-              timeoutMs: CONFIRM_TIMEOUT_MS,
-              applicationName: 'grey failover',
-            }))
-        if (inRecovery === 'false' && epoch > this.confirmedEpoch) {
-          this.confirmedEpoch = epoch
-          this.log.info({ primary: region, epoch, kept: kept !== undefined }, 'the new PostgreSQL primary takes writes')
-        }
-      } catch {
-        // Not reachable yet, or the kept connection broke (the next poll logs in afresh): asked again on the next poll.
-        if (kept) {
-          kept.close()
-          this.confirmConnections.delete(region)
-        }
-      }
-    })().finally(() => (this.confirming = null))
-    return this.confirming
+  /** The confirmer's answer: the primary of `epoch` is out of recovery, so writes held for it go ahead. */
+  private confirmed(region: string, epoch: number, kept: boolean): void {
+    if (epoch <= this.confirmedEpoch) return
+    this.confirmedEpoch = epoch
+    this.log.info({ primary: region, epoch, kept }, 'the new PostgreSQL primary takes writes')
   }
 
   /** The stale flag's sentence for reads from this region's standby, or null while it keeps up. */
@@ -398,15 +385,7 @@ export class PgFrontEnd implements FrontEnd {
       const pg = this.config.cluster.regions[region]?.databases.postgres
       if (region === primary || !pg) continue
       this.pool(region).warm(WARM_CONNECTIONS)
-      if (this.confirmConnections.has(region) || this.confirmOpening.has(region)) continue
-      this.confirmOpening.add(region)
-      AdminConnection.open({ region, host: pg.host, port: pg.port }, this.credentials, {
-        timeoutMs: this.config.proxy.pool.connect_timeout,
-        applicationName: 'grey failover',
-      })
-        .then((admin) => (this.closed ? admin.close() : this.confirmConnections.set(region, admin)))
-        .catch(() => undefined) // tried again at the next warm-up; confirmPrimary logs in itself meanwhile
-        .finally(() => this.confirmOpening.delete(region))
+      this.confirmer.keep({ region, host: pg.host, port: pg.port })
     }
   }
 
@@ -443,9 +422,7 @@ export class PgFrontEnd implements FrontEnd {
     if (this.epochTimer) clearInterval(this.epochTimer)
     for (const s of this.sessions) s.close(reason)
     for (const pool of this.pools.values()) pool.close()
-    this.closed = true
-    for (const admin of this.confirmConnections.values()) admin.close()
-    this.confirmConnections.clear()
+    this.confirmer.close()
     await this.replication.stop()
     await this.partitionQueue?.stop()
     await this.authQuery?.close()

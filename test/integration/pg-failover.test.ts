@@ -505,8 +505,8 @@ t.test('SIGSTOP of the primary: statements held by it end with 08006 once it is 
   // The writers wait up to 15 s themselves, so an error before that is Grey's.
   clientQueryTimeoutMs = 15_000
   t.teardown(() => void (clientQueryTimeoutMs = 5000))
-  // Each Grey keeps a connection to eu-west (the candidate) for asking whether it has left recovery; these are cut
-  // first, so this run also shows a Grey whose kept connection broke asking over a fresh one instead.
+  // Each Grey keeps connections to eu-west (the candidate) for asking whether it has left recovery; these are cut
+  // first, so this run also shows Greys whose kept connections broke asking over a fresh one instead.
   let cut = 0
   const result = await scenario(async (labJson) => {
     const euWest = await pgSuperuser(labJson, 'eu-west', SLOT)
@@ -516,7 +516,7 @@ t.test('SIGSTOP of the primary: statements held by it end with 08006 once it is 
     cut = r.rowCount ?? 0
     await euWest.end()
   }, 'stop')
-  t.ok(cut >= 3, `every Grey kept a connection to the candidate (${cut} cut before the fault)`)
+  t.ok(cut >= 3, `every Grey kept connections to the candidate (${cut} cut before the fault)`)
   t.match(result.newPrimary, { region: 'eu-west', epoch: 1 }, 'the Raft log names eu-west the primary, epoch 1')
   for (const w of result.writers) {
     t.comment(describe(w))
