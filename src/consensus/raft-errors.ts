@@ -33,7 +33,7 @@ export class ConfChangeRefusedError extends Error {
   }
 }
 
-export type ReadRefusal = 'check-quorum-off' | 'no-commit-in-term' | 'lease-expired'
+export type ReadRefusal = 'check-quorum-off' | 'no-commit-in-term' | 'lease-expired' | 'lease-handed-over'
 
 /** A lease read needs check-quorum, a commit in the leader's term and a quorum heard from within the lease. */
 export class ReadRefusedError extends Error {
@@ -46,7 +46,26 @@ export class ReadRefusedError extends Error {
         ? 'grey: lease reads need consensus.raft.check_quorum; use a ReadIndex read'
         : reason === 'no-commit-in-term'
           ? 'grey: the new raft leader has not committed an entry of its term yet; retry shortly'
-          : 'grey: the raft leader has not heard from a quorum within its lease; use a ReadIndex read',
+          : reason === 'lease-expired'
+            ? 'grey: the raft leader has not heard from a quorum within its lease; use a ReadIndex read'
+            : 'grey: the raft leader asked another voter to take over in this term, so its lease proves nothing; use a ReadIndex read',
+    )
+    this.reason = reason
+  }
+}
+
+export type TransferRefusal = 'self' | 'not-voter'
+
+/** Leadership goes only to another voter. */
+export class TransferRefusedError extends Error {
+  override readonly name = 'TransferRefusedError'
+  readonly reason: TransferRefusal
+
+  constructor(reason: TransferRefusal, to: NodeId) {
+    super(
+      reason === 'self'
+        ? `grey: raft node ${to} leads already; nothing to transfer`
+        : `grey: raft node ${to} is not a voter; leadership goes only to a voter`,
     )
     this.reason = reason
   }

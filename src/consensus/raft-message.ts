@@ -57,6 +57,8 @@ export interface VoteRequest extends Envelope {
   readonly type: 'vote' | 'pre-vote'
   readonly lastIndex: number
   readonly lastTerm: number
+  /** Sent on the leader's TimeoutNow (a leadership transfer): voters grant it despite that leader's lease. */
+  readonly transfer?: true
 }
 
 export interface VoteResponse extends Envelope {
@@ -103,6 +105,12 @@ export interface SnapshotRequest extends Envelope {
   readonly snapshot: Snapshot
 }
 
-export type RaftMessage = VoteRequest | VoteResponse | AppendRequest | AppendResponse | Heartbeat | HeartbeatResponse | SnapshotRequest
+/** Leadership transfer (thesis §3.10): the leader tells a follower whose log matches its own to campaign at once. */
+export interface TimeoutNow extends Envelope {
+  readonly type: 'timeout-now'
+}
+
+export type RaftMessage =
+  VoteRequest | VoteResponse | AppendRequest | AppendResponse | Heartbeat | HeartbeatResponse | SnapshotRequest | TimeoutNow
 
 export type RaftMessageType = RaftMessage['type']

@@ -21,7 +21,7 @@
 // state machine's applied index if it persists one; otherwise the committed entries after the snapshot come again).
 import { applyConfChange, assertNodeId, confChangeProblem, decodeConfChange, encodeConfChange, normalizeConfig } from './conf-change.js'
 import type { ConfChange } from './conf-change.js'
-import { ConfChangeRefusedError, NotLeaderError, ReadRefusedError } from './raft-errors.js'
+import { ConfChangeRefusedError, NotLeaderError, ReadRefusedError, TransferRefusedError } from './raft-errors.js'
 import { EMPTY_SNAPSHOT, RaftLog } from './raft-log.js'
 import type {
   AppendRequest,
@@ -171,6 +171,13 @@ export class RaftNode {
   #outboxRound: number | null = null
   #pendingReads: PendingRead[] = []
   #readsAwaitingCommit: number[] = []
+  /** The voter leadership is being handed to (thesis §3.10); proposals wait meanwhile. Aborted after an election timeout. */
+  #transferee: NodeId | null = null
+  /**
+   * Whether this leader sent TimeoutNow in its term: voters then grant a vote despite its lease, so its lease no longer
+   * stops another leader (a TimeoutNow may arrive late, after the transfer was abandoned); no lease reads this term.
+   */
+  #leaseGivenUp = false
 
   #messages: RaftMessage[] = []
   #readStates: ReadState[] = []
@@ -234,8 +241,9 @@ export class RaftNode {
     this.#assertIdle('step')
     if (m.to !== this.id) return
     if (m.term > this.#term) {
-      if ((m.type === 'vote' || m.type === 'pre-vote') && this.#inLease()) {
-        // Raft §6 (thesis §4.2.3): while a leader is live, a vote request is a disruption; ignore it.
+      if ((m.type === 'vote' || m.type === 'pre-vote') && m.transfer !== true && this.#inLease()) {
+        // Raft §6 (thesis §4.2.3): while a leader is live, a vote request is a disruption; ignore it. A transfer's vote
+        // is the leader's own wish (it sent TimeoutNow), so it is granted.
         return
       }
       if (m.type === 'pre-vote' || (m.type === 'pre-vote-response' && !m.reject)) {
@@ -274,6 +282,8 @@ export class RaftNode {
   propose(data: Uint8Array): AcceptedProposal | NotLeaderError {
     this.#assertIdle('propose')
     if (this.#role !== 'leader') return new NotLeaderError(this.id, this.#leaderId)
+    // While handing leadership over, the log must stay what the transferee has: the proposal waits for the new leader.
+    if (this.#transferee !== null) return new NotLeaderError(this.id, null)
     return this.#proposeEntry('command', data)
   }
 
@@ -281,6 +291,7 @@ export class RaftNode {
   proposeConfChange(change: ConfChange): AcceptedProposal | NotLeaderError | ConfChangeRefusedError {
     this.#assertIdle('proposeConfChange')
     if (this.#role !== 'leader') return new NotLeaderError(this.id, this.#leaderId)
+    if (this.#transferee !== null) return new NotLeaderError(this.id, null)
     if (this.#pendingConfIndex > this.#log.applied) {
       return new ConfChangeRefusedError('pending', `entry ${this.#pendingConfIndex} is not applied yet, applied is ${this.#log.applied}`)
     }
@@ -306,6 +317,31 @@ export class RaftNode {
   }
 
   /**
+   * Hands leadership to voter `to` (thesis §3.10, etcd's MsgTransferLeader): once its log matches the leader's, the
+   * leader sends it TimeoutNow and it campaigns at once, its vote granted despite the leader's lease; the leader steps
+   * down when it sees the higher term. Proposals are refused meanwhile (NotLeaderError without a leader: retry). A
+   * transfer that has not happened within an election timeout is abandoned. A second call replaces the first.
+   */
+  transferLeadership(to: NodeId): NotLeaderError | TransferRefusedError | null {
+    this.#assertIdle('transferLeadership')
+    if (this.#role !== 'leader') return new NotLeaderError(this.id, this.#leaderId)
+    if (to === this.id) return new TransferRefusedError('self', to)
+    if (!this.#config.voters.includes(to)) return new TransferRefusedError('not-voter', to)
+    this.#transferee = to
+    // The transfer has an election timeout to happen: #tickHeartbeat abandons it then.
+    this.#electionElapsed = 0
+    const pr = this.#progress.get(to) as Progress
+    if (pr.match === this.#log.lastIndex()) this.#sendTimeoutNow(to)
+    else this.#sendAppend(to)
+    return null
+  }
+
+  /** The voter leadership is being handed to, or null. */
+  get transferee(): NodeId | null {
+    return this.#transferee
+  }
+
+  /**
    * A read served from the leader's lease, without a round trip: safe while a quorum acknowledged a heartbeat sent
    * less than electionTicks - 2 ticks ago, as those voters refuse votes for an election timeout after hearing from
    * the leader (check-quorum) and tick at about the same rate. Returns the index to wait for before serving.
@@ -314,6 +350,7 @@ export class RaftNode {
     if (this.#role !== 'leader') return new NotLeaderError(this.id, this.#leaderId)
     if (!this.#checkQuorum) return new ReadRefusedError('check-quorum-off')
     if (!this.#committedInCurrentTerm()) return new ReadRefusedError('no-commit-in-term')
+    if (this.#leaseGivenUp) return new ReadRefusedError('lease-handed-over')
     const ackedTick = majorityValue(this.#config.voters, (id) =>
       id === this.id ? this.#ticks : (this.#progress.get(id)?.ackedRoundTick ?? Number.NEGATIVE_INFINITY),
     )
@@ -474,6 +511,8 @@ export class RaftNode {
     this.#pendingConfIndex = 0
     this.#pendingReads = []
     this.#readsAwaitingCommit = []
+    this.#transferee = null
+    this.#leaseGivenUp = false
   }
 
   /** Uniform in [electionTicks, 2 * electionTicks) (Raft §5.2). */
@@ -495,6 +534,8 @@ export class RaftNode {
     this.#electionElapsed++
     if (this.#electionElapsed >= this.#electionTicks) {
       this.#electionElapsed = 0
+      // A transferee that has not taken over within an election timeout is down or cut off: keep leading.
+      this.#transferee = null
       if (this.#checkQuorum) {
         if (!this.#quorumActive()) {
           this.#becomeFollower(this.#term, null)
@@ -530,20 +571,23 @@ export class RaftNode {
     return this.#config.voters.includes(this.id)
   }
 
-  #hup(): void {
+  /** Starts an election; a transfer (the leader's TimeoutNow) skips pre-vote, as the leader asked for it. */
+  #hup(transfer = false): void {
     if (this.#role === 'leader' || !this.#promotable()) return
     // A committed but unapplied conf change could make this node's idea of the voters wrong (etcd does the same).
     if (this.#log.committedEntriesToApply().some((e) => e.kind === 'conf-change')) return
-    this.#campaign(this.#preVote ? 'pre-vote' : 'vote')
+    this.#campaign(this.#preVote && !transfer ? 'pre-vote' : 'vote', transfer)
   }
 
-  #campaign(type: 'vote' | 'pre-vote'): void {
+  #campaign(type: 'vote' | 'pre-vote', transfer = false): void {
     if (type === 'pre-vote') this.#becomePreCandidate()
     else this.#becomeCandidate()
     const term = type === 'pre-vote' ? this.#term + 1 : this.#term
     const last = this.#log.lastEntryId()
     for (const id of this.#config.voters) {
-      if (id !== this.id) this.#send({ type, from: this.id, to: id, term, lastIndex: last.index, lastTerm: last.term })
+      if (id === this.id) continue
+      const request = { type, from: this.id, to: id, term, lastIndex: last.index, lastTerm: last.term }
+      this.#send(transfer ? { ...request, transfer: true } : request)
     }
     this.#poll(this.id, true)
   }
@@ -608,6 +652,11 @@ export class RaftNode {
   }
 
   #stepFollower(m: RaftMessage): void {
+    if (m.type === 'timeout-now') {
+      // The leader of our term hands over: campaign now, without waiting for the election timeout.
+      this.#hup(true)
+      return
+    }
     if (m.type !== 'append' && m.type !== 'heartbeat' && m.type !== 'snapshot') return
     this.#electionElapsed = 0
     this.#leaderContactTick = this.#ticks
@@ -712,6 +761,12 @@ export class RaftNode {
     if (this.#maybeCommit()) this.#bcastAppend()
     else if (pr.canBumpCommit(this.#log.committed)) this.#sendAppend(m.from)
     while (this.#maybeSendAppend(m.from, false));
+    if (m.from === this.#transferee && pr.match === this.#log.lastIndex()) this.#sendTimeoutNow(m.from)
+  }
+
+  #sendTimeoutNow(to: NodeId): void {
+    this.#leaseGivenUp = true
+    this.#send({ type: 'timeout-now', from: this.id, to, term: this.#term })
   }
 
   #handleHeartbeatResponse(m: HeartbeatResponse, pr: Progress): void {

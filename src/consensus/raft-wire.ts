@@ -61,7 +61,13 @@ const snapshot = z.strictObject({
 })
 const envelope = { from: nodeId, to: nodeId, term: count }
 const message = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal(['vote', 'pre-vote']), ...envelope, lastIndex: count, lastTerm: count }),
+  z.strictObject({
+    type: z.literal(['vote', 'pre-vote']),
+    ...envelope,
+    lastIndex: count,
+    lastTerm: count,
+    transfer: z.literal(true).optional(),
+  }),
   z.strictObject({ type: z.literal(['vote-response', 'pre-vote-response']), ...envelope, reject: z.boolean() }),
   z.strictObject({ type: z.literal('append'), ...envelope, prevIndex: count, prevTerm: count, entries: z.array(entry), commit: count }),
   z.strictObject({
@@ -75,6 +81,7 @@ const message = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('heartbeat'), ...envelope, commit: count, round: count }),
   z.strictObject({ type: z.literal('heartbeat-response'), ...envelope, round: count }),
   z.strictObject({ type: z.literal('snapshot'), ...envelope, snapshot }),
+  z.strictObject({ type: z.literal('timeout-now'), ...envelope }),
 ])
 const outcome = z.discriminatedUnion('status', [
   z.strictObject({ status: z.literal('applied'), index: count, error: z.string().nullable() }),

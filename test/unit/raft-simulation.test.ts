@@ -34,7 +34,8 @@ function summarize(reports: SimulationReport[], elapsedMs: number): string {
       `${sum((s) => s.leaderChanges)} elections won, ${sum((s) => s.applied)} entries applied, ${sum((s) => s.checks)} invariant checks`,
     `faults: ${sum((s) => s.crashes)} crashes (${sum((s) => s.tornWrites)} torn writes), ${sum((s) => s.restarts)} restarts; ` +
       `${sum((s) => s.snapshotsInstalled)} snapshots installed, ${sum((s) => s.confChangesApplied)} conf changes applied, ` +
-      `${sum((s) => s.readsServed)} ReadIndex and ${sum((s) => s.leaseReadsServed)} lease reads checked`,
+      `${sum((s) => s.readsServed)} ReadIndex and ${sum((s) => s.leaseReadsServed)} lease reads checked, ` +
+      `${sum((s) => s.transfersStarted)} leadership transfers started`,
     `after the heal, ticks to a leader p50/p99/max: ${[0.5, 0.99, 1]
       .map((p) =>
         percentile(

@@ -115,6 +115,8 @@ t.test('wire bodies round-trip, bytes in base64; anything else is refused with a
   const hlc = { wallMs: 1_700_000_000_000, logical: 3 }
   const messages: RaftMessage[] = [
     { type: 'pre-vote', from: 1, to: 2, term: 3, lastIndex: 4, lastTerm: 2 },
+    { type: 'vote', from: 1, to: 2, term: 4, lastIndex: 4, lastTerm: 2, transfer: true },
+    { type: 'timeout-now', from: 2, to: 1, term: 3 },
     { type: 'vote-response', from: 2, to: 1, term: 3, reject: false },
     {
       type: 'append',
