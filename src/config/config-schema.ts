@@ -324,6 +324,11 @@ const FailoverSchema = z.strictObject({
   failover_after: duration({ positive: true }).prefault('2s'),
   failover_hold: duration({ positive: false }).prefault('5s'),
   allow_data_loss: z.boolean().default(false),
+  /**
+   * The Raft leader hands its leadership to a voter in another region (a synchronous standby's first) while it shares
+   * the PostgreSQL primary's region: losing that region then needs no election before the failover.
+   */
+  raft_leader_off_primary_region: z.boolean().default(true),
 })
 
 export const PARTITION_QUEUE_STORES = ['none', 'redis', 'file'] as const

@@ -622,6 +622,15 @@ export class RaftServer {
     for (const id of this.#peers.keys()) if (id !== this.id) this.#transport?.send(id, { kind: 'report', report })
   }
 
+  /**
+   * Hands the leadership to voter `to` (thesis §3.10): it campaigns as soon as its log matches this leader's, and
+   * proposals wait meanwhile (an election timeout at most). Null when started, else why not.
+   */
+  async transferLeadership(to: NodeId): Promise<string | null> {
+    const result = await this.#call(() => this.#node.transferLeadership(to))
+    return result === undefined || result === null ? null : result.message
+  }
+
   /** The latest report of every member that sent one (this one's included). */
   primaryReports(): PrimaryReport[] {
     return [...this.#reports.values()]

@@ -10,6 +10,7 @@ import type { Config } from '../config/config-schema.js'
 import type { BackendCredentials, BackendNode } from '../pg/backend/backend-connection.js'
 import { AdminConnection } from '../pg/backend/query-once.js'
 import { parseLsn } from '../topology/lsn.js'
+import { chooseLeaderHome } from './choose-leader-home.js'
 import { choosePromotion, type StandbyState } from './choose-promotion.js'
 import { decideFailover } from './decide-failover.js'
 import { sqlLiteral } from '../routing/sql-literal.js'
@@ -21,6 +22,8 @@ const RETRY_AFTER_MS = 2000
 /** How often the leader decides while the primary is reported down (see #leadAgainSoon). */
 const SUSPECT_LEAD_INTERVAL_MS = 25
 const PROMOTE_TIMEOUT_S = 30
+/** A leader in the primary's region hands its leadership over at most this often (a transfer that fails is retried). */
+const PLACE_LEADER_EVERY_MS = 5000
 /** The local node is looked after every this many checks (about a second at the default check_interval). */
 const TEND_EVERY_TICKS = 4
 /**
@@ -101,6 +104,7 @@ export class FailoverService {
    */
   readonly #prepared = new Map<string, Promise<AdminConnection | null>>()
   #preparedEpoch = -1
+  #placeLeaderAfterMs = 0
 
   constructor(options: FailoverServiceOptions) {
     this.#options = options
@@ -128,6 +132,27 @@ export class FailoverService {
   #dropPrepared(): void {
     for (const pending of this.#prepared.values()) void pending.then((admin) => admin?.close())
     this.#prepared.clear()
+  }
+
+  /**
+   * While all is well, a leader in the PostgreSQL primary's region hands its leadership to a voter elsewhere
+   * (choose-leader-home.ts), at most once per PLACE_LEADER_EVERY_MS, so that losing that region costs no election.
+   */
+  #placeLeader(view: ClusterView, now: number): void {
+    const { config, raft, log } = this.#options
+    if (!config.failover.raft_leader_off_primary_region || now < this.#placeLeaderAfterMs) return
+    const home = chooseLeaderHome({
+      primaryRegion: view.pgPrimary.region,
+      members: raft.status().members,
+      preferredRegions: config.replication.postgres.synchronous_standbys,
+      upWithinMs: config.consensus.raft.election_timeout,
+    })
+    if (!home.move) return
+    this.#placeLeaderAfterMs = now + PLACE_LEADER_EVERY_MS
+    log.info({ to: home.member, region: home.region, reason: home.reason }, 'handing the raft leadership over')
+    void raft.transferLeadership(home.to).then((refused) => {
+      if (refused !== null) log.warn({ to: home.member, refused }, 'the raft leadership was not handed over')
+    })
   }
 
   /** Opens (once) connections to the synchronous standbys of `view`'s primary, kept for the decision. */
@@ -356,7 +381,10 @@ export class FailoverService {
       if (suspect) {
         this.#prepare(view)
         this.#leadAgainSoon()
-      } else if (this.#prepared.size > 0) this.#dropPrepared()
+      } else {
+        if (this.#prepared.size > 0) this.#dropPrepared()
+        this.#placeLeader(view, now)
+      }
       return
     }
     const firstDown = Math.min(
@@ -423,6 +451,8 @@ export class FailoverService {
       admin.close()
     }
     const seconds = (monotonicMs() - firstDown) / 1000
+    // The Greys are busy confirming the new primary and repointing standbys: the leadership stays put meanwhile.
+    this.#placeLeaderAfterMs = monotonicMs() + PLACE_LEADER_EVERY_MS
     this.#options.metrics.failovers.inc({ cluster: view.name })
     this.#options.metrics.seconds.observe({ cluster: view.name }, seconds)
     log.warn(

@@ -126,6 +126,13 @@ interface ScenarioResult {
   writers: { name: string; gapMs: number; acked: number; lost: number[]; errors: Writer['errors'] }[]
   failovers: number
   inRecovery: boolean
+  /** The Raft leader and term as the eu-west Grey saw them just before the fault, and when it first saw epoch 1. */
+  raft: { before: RaftSeen; atPromotion: RaftSeen | null }
+}
+
+interface RaftSeen {
+  leader: string | null
+  term: number
 }
 
 /**
@@ -148,13 +155,17 @@ async function scenario(
   ) as Record<Region, GreyInProcess>
   greyAdmin = greys['ap-south'].admin
   try {
-    const status = async (region: Region): Promise<{ raft: { leader: string | null } | null; cluster: Record<string, unknown> }> =>
+    const status = async (region: Region): Promise<{ raft: RaftSeen | null; cluster: Record<string, unknown> }> =>
       (await callAdmin({ url: greys[region].admin, token: labJson.admin.token }, 'GET', '/status')) as unknown as {
-        raft: { leader: string | null } | null
+        raft: RaftSeen | null
         cluster: Record<string, unknown>
       }
     for (const deadline = Date.now() + 30_000; !(await status('eu-west')).raft?.leader; await sleep(200)) {
       if (Date.now() > deadline) throw new Error('no Raft leader among the Greys')
+    }
+    // A leader elected in us-east (the primary's region) hands over to eu-west (failover.raft_leader_off_primary_region).
+    for (const deadline = Date.now() + 10_000; (await status('eu-west')).raft?.leader !== 'grey-eu-west'; await sleep(200)) {
+      if (Date.now() > deadline) break
     }
     const setup = await connect(labJson, labJson.regions['us-east']!.pg.direct)
     await setup.query('CREATE TABLE IF NOT EXISTS failover_acks (writer text, n int, PRIMARY KEY (writer, n))')
@@ -165,7 +176,18 @@ async function scenario(
     let switchoverSaid = ''
     const writers = REGIONS.map((r) => startWriter(labJson, greys[r], `w-${r}`, () => stopping))
     await sleep(2000)
+    const raftBefore = (await status('eu-west')).raft!
     const killStartedAt = Date.now()
+    let raftAtPromotion: RaftSeen | null = null
+    const promotionSeen = (async () => {
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline && !stopping; await sleep(25)) {
+        const seen = await status('eu-west').catch(() => null)
+        if (((seen?.cluster.pg_primary as { epoch?: number } | undefined)?.epoch ?? 0) > 0) {
+          raftAtPromotion = seen!.raft
+          return
+        }
+      }
+    })()
     // Not spawnSync: the Greys share this event loop.
     const args = fault === 'kill' ? ['kill', 'pg:us-east'] : ['partition', 'us-east']
     await aroundFault?.before(labJson)
@@ -198,6 +220,7 @@ async function scenario(
       stopping = true
       await Promise.all(writers.map((w) => w.done))
     }
+    await promotionSeen
     const primary = await connect(labJson, labJson.regions['eu-west']!.pg.direct)
     const { rows } = await primary.query<{ writer: string; n: number }>('SELECT writer, n FROM failover_acks')
     const recovery = await primary.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')
@@ -212,6 +235,7 @@ async function scenario(
       newPrimary: (await status('ap-south')).cluster.pg_primary,
       inRecovery: recovery.rows[0]!.r,
       failovers,
+      raft: { before: { leader: raftBefore.leader, term: raftBefore.term }, atPromotion: raftAtPromotion },
       writers: writers.map(({ writer }) => {
         let gapMs = 0
         for (let i = 1; i < writer.okAt.length; i++) {
@@ -443,6 +467,12 @@ t.test('partition of the primary region: it refuses writes (25006), the majority
     },
   )
   t.match(result.newPrimary, { region: 'eu-west', epoch: 1 }, 'the majority side promoted eu-west')
+  t.equal(result.raft.before.leader, 'grey-eu-west', 'the Raft leader had moved out of the primary region before the fault')
+  t.match(
+    result.raft.atPromotion,
+    { leader: result.raft.before.leader, term: result.raft.before.term },
+    'so losing us-east cost no election: the promotion came from the same leader in the same term',
+  )
   t.ok(result.inspected.fenced, 'healed, the old primary is fenced by its Grey')
   t.match(
     result.inspected.rejoinSaid,

@@ -241,6 +241,9 @@ async function oneRun(fault, index) {
     const writers = REGIONS.map((r) => startWriter(labJson, r, () => stopping))
     const readers = REGIONS.map((r) => startReader(labJson, r, () => stopping))
     await sleep(2000)
+    // The Raft leader and term before the fault, as the eu-west Grey (never faulted) sees them: an election during the
+    // fault shows as a higher term after it.
+    const raftBefore = (await admin(labJson, 'eu-west', '/status')).raft
     const t0 = Date.now()
     const partitioned = fault === 'primary-partition' || fault === 'clock-skew'
     // Lease ordering: the cut-off Grey must count itself cut off (and refuse writes) before the majority promotes, and
@@ -308,6 +311,7 @@ async function oneRun(fault, index) {
     ).catch((err) => {
       throw new Error(`${err.message}: ${JSON.stringify(writers.map((w) => [w.name, w.errors.slice(-2)]))}`)
     })
+    const raftAfter = (await admin(labJson, 'eu-west', '/status')).raft
     await sleep(Math.max(0, t0 + 10_000 - Date.now()))
     // The old primary comes back (restarted, continued, healed); its Grey fences it. The us-east writer resumes.
     healing = true
@@ -347,6 +351,7 @@ async function oneRun(fault, index) {
       primary: view,
       diverged,
       lease,
+      raft: { leaderBefore: raftBefore.leader, termsAdded: raftAfter.term - raftBefore.term },
       writers: writers.map((w) => {
         let gapMs = 0
         for (let i = 1; i < w.okAt.length; i++) if (w.okAt[i] > t0) gapMs = Math.max(gapMs, w.okAt[i] - w.okAt[i - 1])
@@ -402,6 +407,7 @@ for (const fault of faults) {
             ? ''
             : `, us-east cut off after ${r.lease.cutOffAfterMs ?? '-'} ms` +
               (r.lease.backInContactAfterMs === null ? '' : ` BUT IN CONTACT AGAIN after ${r.lease.backInContactAfterMs} ms`)) +
+          `; raft leader before ${r.raft.leaderBefore}, term +${r.raft.termsAdded} by the resumption` +
           `; reads ${r.readers.map((x) => `${(100 * x.availability).toFixed(0)}%`).join('/')}`,
       )
     } catch (err) {

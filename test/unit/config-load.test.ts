@@ -76,6 +76,7 @@ t.test('the example file is valid and says what the lab runs', async (t) => {
     failover_after: 2_000,
     failover_hold: 5_000,
     allow_data_loss: false,
+    raft_leader_off_primary_region: true,
   })
 })
 
@@ -151,6 +152,7 @@ t.test('a minimal file gets every default', async (t) => {
       failover_after: 2_000,
       failover_hold: 5_000,
       allow_data_loss: false,
+      raft_leader_off_primary_region: true,
     },
     partition: {
       queue: { store: 'none', tables: [], keyspaces: [], max_entries: 100_000, replay_interval: 1_000 },
