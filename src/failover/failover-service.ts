@@ -345,7 +345,11 @@ export class FailoverService {
     try {
       // Connecting takes several round trips (start-up, SCRAM) and may cross the WAN: pool.connect_timeout. The check
       // itself, one round trip on the kept connection, gets failover.check_timeout.
-      this.#check ??= await this.#open(node, 'grey failover check')
+      if (this.#check === null) {
+        const check = await this.#open(node, 'grey failover check')
+        check.onIdleLoss(() => this.#checkLost(check, pgPrimary.epoch))
+        this.#check = check
+      }
       await this.#check.query('SELECT 1', timeoutMs)
       if (this.#failingSinceMs !== null) this.#options.log.info({ primary: pgPrimary.region }, 'the PostgreSQL primary answers again')
       this.#failingSinceMs = null
@@ -359,6 +363,23 @@ export class FailoverService {
         this.#options.log.warn({ primary: pgPrimary.region, err: (err as Error).message }, 'the PostgreSQL primary failed a check')
       }
     }
+  }
+
+  /**
+   * The check connection broke between checks (a killed primary resets it at once): that counts as a failed check now,
+   * reported at once, instead of at the next check up to check_interval later. A server that is back answers the next
+   * check, which clears it.
+   */
+  #checkLost(check: AdminConnection, epoch: number): void {
+    if (this.#check === check) this.#check = null
+    check.close()
+    if (this.#stopped || this.#failingSinceMs !== null || epoch !== this.#checkedEpoch) return
+    const now = monotonicMs()
+    this.#failingSinceMs = now
+    const { region } = this.#options.config.proxy
+    this.#options.log.warn({ primary: this.#options.cluster().pgPrimary.region }, 'the PostgreSQL primary closed the check connection')
+    this.#options.raft.reportPrimary({ region, epoch, downForMs: 0 })
+    this.#maybeLead()
   }
 
   /** The leader's part: decide from every member's latest report, and fail over when a majority of regions say so. */

@@ -12,6 +12,9 @@ export interface AdminQueryOptions {
  * PostgreSQL error throws too. Returns the first column of each row.
  */
 export class AdminConnection {
+  /** Called when the connection breaks between queries (see onIdleLoss). */
+  private idleLoss: (() => void) | null = null
+
   private constructor(private readonly conn: BackendConnection) {}
 
   static async open(node: BackendNode, credentials: BackendCredentials, options: AdminQueryOptions): Promise<AdminConnection> {
@@ -26,11 +29,36 @@ export class AdminConnection {
       return result.rows
     } finally {
       clearTimeout(timer)
+      // Broken during the query: its rejection said so. Else watched again between queries.
+      if (!this.conn.isClosed) this.watchIdle()
     }
+  }
+
+  /**
+   * Calls `lost` (once) when the server closes the connection or it breaks while no query runs on it: a killed
+   * server resets its connections at once, long before the next query would find out. A query that breaks rejects.
+   */
+  onIdleLoss(lost: () => void): void {
+    this.idleLoss = lost
+    this.watchIdle()
+  }
+
+  private watchIdle(): void {
+    if (this.idleLoss === null) return
+    if (this.conn.isClosed) return void this.lost()
+    this.conn.onClose = () => this.lost()
+  }
+
+  private lost(): void {
+    const lost = this.idleLoss
+    this.idleLoss = null
+    lost?.()
   }
 
   /** Says goodbye (Terminate) and closes; a connection already closed stays so. */
   close(): void {
+    this.idleLoss = null
+    this.conn.onClose = null
     this.conn.terminate()
   }
 }
