@@ -427,6 +427,9 @@ export const ConfigSchema = ConfigObjectSchema.superRefine(checkProxyRegion, {
       field('partition.queue.redis'),
     ),
   })
+  .superRefine(checkLeaseOrdering, {
+    when: whenValid(field('failover.failover_after'), field('consensus.raft.election_timeout')),
+  })
   .transform(resolveDerivedDefaults)
 
 /** A validated configuration; every duration is in milliseconds. */
@@ -642,6 +645,27 @@ function checkRaftTimers(raft: { election_timeout: number; heartbeat_interval: n
       ['heartbeat_interval'],
       `a duration shorter than election_timeout (${raft.election_timeout}ms)`,
       `${raft.heartbeat_interval}ms`,
+    )
+  }
+}
+
+/**
+ * Lease ordering (ARCHITECTURE §8): a region cut off from the Raft majority must refuse writes before the majority may
+ * promote a new primary. It does so within an election timeout of its last contact; the majority's count starts when
+ * its checks fail, which may be a round trip before the cut. Twice the election timeout leaves that margin.
+ */
+function checkLeaseOrdering(
+  { failover, consensus }: { failover: { failover_after: number }; consensus: { raft: { election_timeout: number } } },
+  ctx: z.core.$RefinementCtx,
+): void {
+  const least = 2 * consensus.raft.election_timeout
+  if (failover.failover_after < least) {
+    report(
+      ctx,
+      ['failover', 'failover_after'],
+      `at least ${least}ms, twice consensus.raft.election_timeout: a region cut off from the Raft majority must stop taking ` +
+        'writes (within an election timeout) before the majority may promote, or two primaries could take writes at once',
+      `${failover.failover_after}ms`,
     )
   }
 }

@@ -509,6 +509,13 @@ const errorCases: { name: string; edit: Edit; problems: string[] }[] = [
     problems: ['grey.yaml: routing.writing_functions: expected a list, found "nextval"'],
   },
   {
+    name: 'a failover_after that would let the majority promote before a cut-off region fences itself',
+    edit: { set: { 'failover.failover_after': '900ms', 'consensus.raft.election_timeout': '500ms' } },
+    problems: [
+      'grey.yaml: failover.failover_after: expected at least 1000ms, twice consensus.raft.election_timeout: a region cut off from the Raft majority must stop taking writes (within an election timeout) before the majority may promote, or two primaries could take writes at once, found "900ms"',
+    ],
+  },
+  {
     name: 'a string where a boolean belongs',
     edit: { set: { 'failover.allow_data_loss': 'yes' } },
     problems: ['grey.yaml: failover.allow_data_loss: expected true or false, found "yes"'],
