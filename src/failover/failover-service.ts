@@ -145,11 +145,12 @@ export class FailoverService {
       primaryRegion: view.pgPrimary.region,
       members: raft.status().members,
       preferredRegions: config.replication.postgres.synchronous_standbys,
+      latencyMs: config.cluster.regions[config.proxy.region]?.latency_ms ?? {},
       upWithinMs: config.consensus.raft.election_timeout,
     })
     if (!home.move) return
     this.#placeLeaderAfterMs = now + PLACE_LEADER_EVERY_MS
-    log.info({ to: home.member, region: home.region, reason: home.reason }, 'handing the raft leadership over')
+    log.info({ to: home.member, toRegion: home.region, reason: home.reason }, 'handing the raft leadership over')
     void raft.transferLeadership(home.to).then((refused) => {
       if (refused !== null) log.warn({ to: home.member, refused }, 'the raft leadership was not handed over')
     })

@@ -15,14 +15,26 @@ const member = (id: string, region: string | null, fields: Partial<LeaderHomeMem
 const self = member('grey-us-east', 'us-east', { self: true, lastContactAgoMs: null })
 const eu = member('grey-eu-west', 'eu-west')
 const ap = member('grey-ap-south', 'ap-south')
-const base = { primaryRegion: 'us-east', members: [self, eu, ap], preferredRegions: ['eu-west'], upWithinMs: 500 }
+const base = {
+  primaryRegion: 'us-east',
+  members: [self, eu, ap],
+  preferredRegions: ['eu-west'],
+  latencyMs: { 'eu-west': 40, 'ap-south': 90 },
+  upWithinMs: 500,
+}
 
 t.test('a leader in the primary region moves to a synchronous standby region first', (t) => {
   const home = chooseLeaderHome(base)
   t.match(home, { move: true, to: eu.nodeId, member: 'grey-eu-west', region: 'eu-west' })
   t.match(home.reason, /shares us-east with the PostgreSQL primary/)
   t.match(chooseLeaderHome({ ...base, preferredRegions: ['ap-south', 'eu-west'] }), { move: true, member: 'grey-ap-south' })
-  t.match(chooseLeaderHome({ ...base, preferredRegions: [] }), { move: true, member: 'grey-ap-south' }, 'else by name')
+  t.match(chooseLeaderHome({ ...base, preferredRegions: [] }), { move: true, member: 'grey-eu-west' }, 'else the nearest')
+  t.match(
+    chooseLeaderHome({ ...base, preferredRegions: [], latencyMs: { 'ap-south': 90 } }),
+    { move: true, member: 'grey-ap-south' },
+    'a region of unknown latency counts as farthest',
+  )
+  t.match(chooseLeaderHome({ ...base, preferredRegions: [], latencyMs: {} }), { move: true, member: 'grey-ap-south' }, 'then by name')
   t.end()
 })
 
