@@ -627,8 +627,9 @@ export class RaftServer {
    * proposals wait meanwhile (an election timeout at most). Null when started, else why not.
    */
   async transferLeadership(to: NodeId): Promise<string | null> {
-    const result = await this.#call(() => this.#node.transferLeadership(to))
-    return result === undefined || result === null ? null : result.message
+    const result = await this.#call(() => this.#node.transferLeadership(to)?.message ?? 'started')
+    if (result === null) return 'grey: this Grey is shutting down'
+    return result === 'started' ? null : result
   }
 
   /** The latest report of every member that sent one (this one's included). */

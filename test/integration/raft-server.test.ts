@@ -186,6 +186,46 @@ t.test('a follower whose leader vanished forwards in vain and answers "unknown"'
   })
 })
 
+t.test('leadership transfer over real sockets: the named voter leads, a committed entry follows; refusals name the cause', async (t) => {
+  const names = ['x1', 'x2', 'x3']
+  const ports = [await freePort(), await freePort(), await freePort()]
+  const peers = names.map((id, i) => ({ id, address: `127.0.0.1:${ports[i]}` }))
+  const servers = await Promise.all(
+    names.map((name, i) =>
+      RaftServer.start({
+        name,
+        listen: `127.0.0.1:${ports[i]}`,
+        peers,
+        electionTimeoutMs: 300,
+        heartbeatIntervalMs: 50,
+        dataDir: join(base, name),
+        secret: 'raft-server-test-secret',
+        clock: new HybridLogicalClock(),
+        log: pino({ level: 'silent' }),
+      }),
+    ),
+  )
+  t.teardown(async () => {
+    for (const s of servers) await s.stop()
+  })
+  const leader = await until('a leader followed by all', () => {
+    const l = servers.find((s) => s.status().role === 'leader')
+    return l !== undefined && servers.every((s) => s.status().leader === l.name) ? l : null
+  })
+  const target = servers.find((s) => s !== leader) as RaftServer
+  const term = leader.status().term
+  t.equal(await leader.transferLeadership(leader.id), `grey: raft node ${leader.id} leads already; nothing to transfer`)
+  t.match(await target.transferLeadership(leader.id), /is not the leader/, 'only the leader hands over')
+  t.equal(await leader.transferLeadership(target.id), null, 'started')
+  await until(`${target.name} to lead, followed by all`, () =>
+    servers.every((s) => s.status().leader === target.name) && target.status().role === 'leader' ? true : null,
+  )
+  t.equal(target.status().term, term + 1, 'one election, in the next term')
+  t.match(await leader.propose({ type: 'set-primary-region', region: 'w' }), { status: 'applied' }, 'the old leader forwards to the new')
+  await target.stop()
+  t.equal(await target.transferLeadership(leader.id), 'grey: this Grey is shutting down')
+})
+
 t.test('options from a validated config', (t) => {
   const config = parseConfig(`
 proxy: {region: us-east}
