@@ -354,7 +354,13 @@ async function oneRun(fault, index) {
       raft: { leaderBefore: raftBefore.leader, termsAdded: raftAfter.term - raftBefore.term },
       writers: writers.map((w) => {
         let gapMs = 0
-        for (let i = 1; i < w.okAt.length; i++) if (w.okAt[i] > t0) gapMs = Math.max(gapMs, w.okAt[i] - w.okAt[i - 1])
+        let gapFromMs = null
+        for (let i = 1; i < w.okAt.length; i++) {
+          if (w.okAt[i] > t0 && w.okAt[i] - w.okAt[i - 1] > gapMs) {
+            gapMs = w.okAt[i] - w.okAt[i - 1]
+            gapFromMs = w.okAt[i - 1] - t0
+          }
+        }
         const last = w.acked.at(-1) ?? 0
         const reg = registers[w.name]
         return {
@@ -362,8 +368,14 @@ async function oneRun(fault, index) {
           acked: w.acked.length,
           lost: w.acked.filter((n) => !present.has(`${w.name}/${n}`)).length,
           gapMs,
+          // When the longest gap began, from the fault: a stall of the whole lab shows as gaps that begin together.
+          gapFromMs,
           registerOk: reg >= last && reg <= w.attempted,
           errors: w.errors.length,
+          firstErrors: w.errors
+            .filter((e) => e.at > t0)
+            .slice(0, 3)
+            .map((e) => ({ ...e, at: e.at - t0 })),
         }
       }),
       readers: readers.map((r) => {
@@ -371,8 +383,14 @@ async function oneRun(fault, index) {
         const ok = r.okAt.filter(inWindow).length
         const failed = r.failedAt.filter(inWindow).length
         let gapMs = 0
-        for (let i = 1; i < r.okAt.length; i++) if (r.okAt[i] > t0) gapMs = Math.max(gapMs, r.okAt[i] - r.okAt[i - 1])
-        return { name: r.name, availability: ok / Math.max(1, ok + failed), gapMs }
+        let gapFromMs = null
+        for (let i = 1; i < r.okAt.length; i++) {
+          if (r.okAt[i] > t0 && r.okAt[i] - r.okAt[i - 1] > gapMs) {
+            gapMs = r.okAt[i] - r.okAt[i - 1]
+            gapFromMs = r.okAt[i - 1] - t0
+          }
+        }
+        return { name: r.name, availability: ok / Math.max(1, ok + failed), gapMs, gapFromMs }
       }),
     }
     return result
