@@ -1,6 +1,6 @@
 // The Raft server's edges on loopback: what it refuses at start-up, a lone voter, recovery from a torn log,
 // proposals that time out, a disk that fails under it, and the config mapping.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -34,6 +34,38 @@ async function until<T>(what: string, probe: () => T | null | undefined | false,
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await sleep(5)
   }
+}
+
+/** Three voters on loopback with these timers, stopped at the end of `t`; resolves once all follow one leader. */
+async function three(
+  t: Test,
+  names: [string, string, string],
+  timers: { electionTimeoutMs: number; heartbeatIntervalMs: number },
+): Promise<{ servers: RaftServer[]; leader: RaftServer }> {
+  const ports = [await freePort(), await freePort(), await freePort()]
+  const peers = names.map((id, i) => ({ id, address: `127.0.0.1:${ports[i]}` }))
+  const servers = await Promise.all(
+    names.map((name, i) =>
+      RaftServer.start({
+        name,
+        listen: `127.0.0.1:${ports[i]}`,
+        peers,
+        ...timers,
+        dataDir: join(base, name),
+        secret: 'raft-server-test-secret',
+        clock: new HybridLogicalClock(),
+        log: pino({ level: 'silent' }),
+      }),
+    ),
+  )
+  t.teardown(async () => {
+    for (const s of servers) await s.stop()
+  })
+  const leader = await until('a leader followed by all', () => {
+    const l = servers.find((s) => s.status().role === 'leader')
+    return l !== undefined && servers.every((s) => s.status().leader === l.name) ? l : null
+  })
+  return { servers, leader }
 }
 
 async function lone(name: string, overrides: Partial<RaftServerOptions> = {}): Promise<RaftServer> {
@@ -106,29 +138,7 @@ t.test('a disk that fails under the server stops it and says why', async (t) => 
 })
 
 t.test('proposals that cannot commit in time answer "unknown"; a learner name that collides is refused', async (t) => {
-  const names = ['p1', 'p2', 'p3']
-  const ports = [await freePort(), await freePort(), await freePort()]
-  const peers = names.map((id, i) => ({ id, address: `127.0.0.1:${ports[i]}` }))
-  const start = (i: number): Promise<RaftServer> =>
-    RaftServer.start({
-      name: names[i] as string,
-      listen: `127.0.0.1:${ports[i]}`,
-      peers,
-      electionTimeoutMs: 300,
-      heartbeatIntervalMs: 50,
-      dataDir: join(base, names[i] as string),
-      secret: 'raft-server-test-secret',
-      clock: new HybridLogicalClock(),
-      log: pino({ level: 'silent' }),
-    })
-  const servers = [await start(0), await start(1), await start(2)]
-  t.teardown(async () => {
-    for (const s of servers) await s.stop()
-  })
-  const leader = await until('a leader followed by all', () => {
-    const l = servers.find((s) => s.status().role === 'leader')
-    return l !== undefined && servers.every((s) => s.status().leader === l.name) ? l : null
-  })
+  const { servers, leader } = await three(t, ['p1', 'p2', 'p3'], { electionTimeoutMs: 300, heartbeatIntervalMs: 50 })
   const [f1, f2] = servers.filter((s) => s !== leader) as [RaftServer, RaftServer]
   t.match(await f1.addLearner('grey-319', '127.0.0.1:1', null), { status: 'applied' })
   await until('every member registered it', () => servers.every((s) => s.state.members['grey-319'] !== undefined))
@@ -152,31 +162,7 @@ t.test('proposals that cannot commit in time answer "unknown"; a learner name th
 })
 
 t.test('a follower whose leader vanished forwards in vain and answers "unknown"', async (t) => {
-  const names = ['q1', 'q2', 'q3']
-  const ports = [await freePort(), await freePort(), await freePort()]
-  const peers = names.map((id, i) => ({ id, address: `127.0.0.1:${ports[i]}` }))
-  const servers = await Promise.all(
-    names.map((name, i) =>
-      RaftServer.start({
-        name,
-        listen: `127.0.0.1:${ports[i]}`,
-        peers,
-        electionTimeoutMs: 1000,
-        heartbeatIntervalMs: 100,
-        dataDir: join(base, name),
-        secret: 'raft-server-test-secret',
-        clock: new HybridLogicalClock(),
-        log: pino({ level: 'silent' }),
-      }),
-    ),
-  )
-  t.teardown(async () => {
-    for (const s of servers) await s.stop()
-  })
-  const leader = await until('a leader followed by all', () => {
-    const l = servers.find((s) => s.status().role === 'leader')
-    return l !== undefined && servers.every((s) => s.status().leader === l.name) ? l : null
-  })
+  const { servers, leader } = await three(t, ['q1', 'q2', 'q3'], { electionTimeoutMs: 1000, heartbeatIntervalMs: 100 })
   const follower = servers.find((s) => s !== leader) as RaftServer
   await leader.stop()
   // Within the election timeout the follower still takes it for the leader and forwards to it.
@@ -187,31 +173,7 @@ t.test('a follower whose leader vanished forwards in vain and answers "unknown"'
 })
 
 t.test('leadership transfer over real sockets: the named voter leads, a committed entry follows; refusals name the cause', async (t) => {
-  const names = ['x1', 'x2', 'x3']
-  const ports = [await freePort(), await freePort(), await freePort()]
-  const peers = names.map((id, i) => ({ id, address: `127.0.0.1:${ports[i]}` }))
-  const servers = await Promise.all(
-    names.map((name, i) =>
-      RaftServer.start({
-        name,
-        listen: `127.0.0.1:${ports[i]}`,
-        peers,
-        electionTimeoutMs: 300,
-        heartbeatIntervalMs: 50,
-        dataDir: join(base, name),
-        secret: 'raft-server-test-secret',
-        clock: new HybridLogicalClock(),
-        log: pino({ level: 'silent' }),
-      }),
-    ),
-  )
-  t.teardown(async () => {
-    for (const s of servers) await s.stop()
-  })
-  const leader = await until('a leader followed by all', () => {
-    const l = servers.find((s) => s.status().role === 'leader')
-    return l !== undefined && servers.every((s) => s.status().leader === l.name) ? l : null
-  })
+  const { servers, leader } = await three(t, ['x1', 'x2', 'x3'], { electionTimeoutMs: 300, heartbeatIntervalMs: 50 })
   const target = servers.find((s) => s !== leader) as RaftServer
   const term = leader.status().term
   t.equal(await leader.transferLeadership(leader.id), `grey: raft node ${leader.id} leads already; nothing to transfer`)
