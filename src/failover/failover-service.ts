@@ -188,13 +188,7 @@ export class FailoverService {
       this.#failingSinceMs = this.#checkStartedMs
     }
     const { pgPrimary } = this.#options.cluster()
-    if (pgPrimary.epoch === this.#checkedEpoch) {
-      this.#options.raft.reportPrimary({
-        region: this.#options.config.proxy.region,
-        epoch: pgPrimary.epoch,
-        downForMs: this.#failingSinceMs === null ? null : now - this.#failingSinceMs,
-      })
-    }
+    if (pgPrimary.epoch === this.#checkedEpoch) this.#report(pgPrimary.epoch, now)
     this.#maybeLead()
     if (this.#options.config.failover.enabled && ++this.#ticks % TEND_EVERY_TICKS === 0 && !this.#tending) {
       this.#tending = true
@@ -377,10 +371,18 @@ export class FailoverService {
     if (this.#stopped || this.#failingSinceMs !== null || epoch !== this.#checkedEpoch) return
     const now = monotonicMs()
     this.#failingSinceMs = now
-    const { region } = this.#options.config.proxy
     this.#options.log.warn({ primary: this.#options.cluster().pgPrimary.region }, 'the PostgreSQL primary closed the check connection')
-    this.#options.raft.reportPrimary({ region, epoch, downForMs: 0 })
+    this.#report(epoch, now)
     this.#maybeLead()
+  }
+
+  /** This Grey's view of the primary of `epoch`, sent to the Raft voters (not logged). */
+  #report(epoch: number, now: number): void {
+    this.#options.raft.reportPrimary({
+      region: this.#options.config.proxy.region,
+      epoch,
+      downForMs: this.#failingSinceMs === null ? null : now - this.#failingSinceMs,
+    })
   }
 
   /** The leader's part: decide from every member's latest report, and fail over when a majority of regions say so. */

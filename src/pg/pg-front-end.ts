@@ -333,10 +333,10 @@ export class PgFrontEnd implements FrontEnd {
       await new Promise((r) => setTimeout(r, PRIMARY_WAIT_POLL_MS))
       if (ready()) return null
     }
-    const { pgPrimary } = this.cluster()
     // A question asked within the hold still counts when its answer comes after it (bounded by CONFIRM_TIMEOUT_MS).
-    await this.confirmer.answered(pgPrimary.region)
+    await this.confirmer.answered(this.cluster().pgPrimary.region)
     if (ready()) return null
+    const { pgPrimary } = this.cluster()
     return afterEpoch !== null && pgPrimary.epoch <= afterEpoch
       ? `grey: no failover replaced the PostgreSQL primary in ${pgPrimary.region} within failover.failover_hold (${holdMs} ms); retry later`
       : `grey: the new PostgreSQL primary in ${pgPrimary.region} (failover epoch ${pgPrimary.epoch}) has not left recovery within failover.failover_hold (${holdMs} ms); retry later`
